@@ -1,0 +1,14 @@
+"""seqalpha: sequence models that forecast excess returns, backtested without look-ahead."""
+
+from .backtest import run_backtest
+from .hookspecs import hookimpl
+from .model import Model
+from .panel import DataError, Panel, panel_from_frame
+from .result import BacktestResult
+from .samples import SampleSet
+from .strategy import Strategy, StrategyError, load_strategy_file
+from .torch_model import TorchSequenceModel
+
+__all__ = ["BacktestResult", "DataError", "Model", "Panel", "SampleSet", "Strategy", "StrategyError",
+           "TorchSequenceModel", "hookimpl", "load_strategy_file", "panel_from_frame", "run_backtest"]
+__version__ = "0.1.0"

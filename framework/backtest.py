@@ -1,0 +1,300 @@
+"""The event loop: one readable pass over the calendar that retrains, predicts, rebalances, then simulates.
+
+Timing (DESIGN.md contract): a decision at bar t reads rows dated <= t; a model
+retrained at t sees only samples s <= t - h - 1 (labels fully known at t); weights
+decided at t are traded at t+1 by the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import engine, metrics
+from .data import load_panel
+from .features import check_window, cross_sectional_normalize, excess_labels, history_count, zscore_by_date
+from .panel import DataError, Panel
+from .plugins import collect_registries, pm, temporary_plugins
+from .progress import Progress
+from .result import BacktestResult
+from .samples import SampleSet
+from .schedule import schedule_bars
+from .strategy import Strategy, StrategyError
+
+
+class Timer:
+    """Wall seconds per phase (data, train, predict, simulate)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {"data": 0.0, "train": 0.0, "predict": 0.0, "simulate": 0.0}
+
+    def phase(self, name: str):
+        timer = self
+
+        class _Phase:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timer.seconds[name] = timer.seconds.get(name, 0.0) + time.perf_counter() - self.t0
+
+        return _Phase()
+
+
+class Prepared:
+    """The panel turned into model inputs: normalised features, labels, and which (t, i) may be sampled."""
+
+    def __init__(self, strategy: Strategy, panel: Panel) -> None:
+        L, h = strategy.window, strategy.horizon
+        check_window(L, h, len(panel.dates))
+        self.panel = panel
+        self.universe = np.asarray(strategy.universe(panel), dtype=bool)
+        if self.universe.shape != panel.close.shape:
+            raise StrategyError(f"universe() returned shape {self.universe.shape}, expected {panel.close.shape}")
+        raw, self.feature_names = strategy.features(panel)
+        self.features = cross_sectional_normalize(raw, panel.listed(), strategy.normalize, strategy.clip)
+        self.exec_price = panel.field("open") if strategy.execution == "open" else panel.close
+        if strategy.execution == "open" and not panel.has("open"):
+            raise StrategyError(f"execution='open' but data {panel.name!r} has no 'open' field")
+        bench = _benchmark_prices(strategy, panel)
+        self.labels = excess_labels(self.exec_price, h, self.universe, bench)
+        enough = history_count(panel.listed(), L) >= math.ceil(L / 2)
+        self.sampleable = self.universe & enough
+        self.sampleable[: L - 1] = False
+        self.window = L
+
+    def samples_at(self, dates: np.ndarray, need_label: bool) -> SampleSet:
+        """Samples for the given date indices (every sampleable asset), with labels and per-date targets."""
+        mask = np.zeros_like(self.sampleable)
+        mask[dates] = self.sampleable[dates]
+        if need_label:
+            mask &= np.isfinite(self.labels)
+        t, i = np.nonzero(mask)
+        labels = self.labels[t, i]
+        targets = zscore_by_date(labels, t) if need_label else None
+        return SampleSet(self.features, self.window, t.astype(np.int64), i.astype(np.int64), labels, targets)
+
+
+def _benchmark_prices(strategy: Strategy, panel: Panel) -> np.ndarray | None:
+    """Benchmark prices for the label when the strategy names one; None means cross-sectional mean."""
+    if strategy.benchmark is None:
+        return None
+    if panel.benchmark is None:
+        raise StrategyError(f"strategy names benchmark {strategy.benchmark!r} but data {panel.name!r} carries none "
+                            "(qlib: add ?benchmark=CODE to the data URI)")
+    name = panel.meta.get("benchmark_name")
+    if name is not None and str(name).upper() != str(strategy.benchmark).upper():
+        raise StrategyError(f"strategy names benchmark {strategy.benchmark!r} but data {panel.name!r} carries {name!r}")
+    return panel.benchmark.to_numpy(np.float64)
+
+
+def training_dates(t: int, strategy: Strategy) -> tuple[np.ndarray, np.ndarray]:
+    """Sample dates for a model retrained at bar t: (train, valid), both s <= t - h - 1.
+
+    The validation slice is the last ``valid_fraction`` of the window; training dates
+    end h + 1 bars before it starts, so no training label overlaps a validation label.
+    """
+    h, L = strategy.horizon, strategy.window
+    hi = t - h - 1  # last sample whose label (exec t+1 .. t+1+h) is known at t
+    lo = L - 1 if strategy.train_window is None else max(L - 1, hi - strategy.train_window + 1)
+    if hi < lo:
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    n = hi - lo + 1
+    n_valid = int(round(n * strategy.valid_fraction))
+    if n_valid == 0:
+        return np.arange(lo, hi + 1), np.array([], dtype=np.int64)
+    v0 = hi - n_valid + 1
+    return np.arange(lo, v0 - h - 1), np.arange(v0, hi + 1)
+
+
+def test_bars(strategy: Strategy, dates: pd.DatetimeIndex) -> tuple[int, int]:
+    """First and last decision bar of the test period (the last must leave a bar to trade on)."""
+    T = len(dates)
+    earliest = strategy.window - 1 + strategy.min_train_bars + strategy.horizon + 1
+    t0 = earliest if strategy.test_start is None else int(dates.searchsorted(pd.Timestamp(strategy.test_start)))
+    t1 = T - 2 if strategy.test_end is None else min(T - 2, int(dates.searchsorted(pd.Timestamp(strategy.test_end), "right")) - 1)
+    if t0 > t1:
+        raise StrategyError(
+            f"empty test period: first decision bar {t0} ({'test_start' if strategy.test_start else 'min_train_bars'}) "
+            f"is after the last one {t1} of {T} dates ({dates[0].date()}..{dates[-1].date()})"
+        )
+    if t0 - strategy.horizon - 1 < strategy.window - 1:
+        raise StrategyError(f"test_start {dates[t0].date()} leaves no labelled history to train on "
+                            f"(window={strategy.window}, horizon={strategy.horizon})")
+    return t0, t1
+
+
+def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None = None, out: str | Path | None = None,
+                 plugins: Iterable[object] = (), progress: bool | None = None, **overrides) -> BacktestResult:
+    """Run a strategy end to end and return its BacktestResult (written to ``out`` when given).
+
+    ``strategy`` is a Strategy subclass or instance; ``data`` a URI or a Panel that
+    overrides the strategy's ``data``; ``plugins`` extra plugin objects (modules with
+    @hookimpl functions) registered for this run only; ``overrides`` set parameters.
+    """
+    if isinstance(strategy, type):
+        strategy = strategy(**overrides)
+    elif overrides:
+        raise StrategyError("pass parameter overrides with a Strategy class, not an instance")
+    strategy_module = sys.modules.get(type(strategy).__module__)
+    extra = [m for m in [strategy_module, *plugins] if m is not None and _has_hookimpls(m)]
+    with temporary_plugins(*extra):
+        registries = collect_registries()
+        return _run(strategy, data, out, registries, Progress(enabled=progress))
+
+
+def _has_hookimpls(module: object) -> bool:
+    return any(hasattr(v, "seqalpha_impl") for v in vars(module).values()) if hasattr(module, "__dict__") else False
+
+
+def _run(strategy: Strategy, data, out, registries, progress: Progress) -> BacktestResult:
+    timer = Timer()
+    wall0 = time.perf_counter()
+    data = data if data is not None else strategy.data
+    with timer.phase("data"):
+        progress.log(f"loading data {data if isinstance(data, str) else data.name}")
+        panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
+        prep = Prepared(strategy, panel)
+    rule = registries.portfolios.create(strategy.portfolio, **strategy.portfolio_params)
+    model_entry = registries.models.get(strategy.model)
+    model_params = dict(strategy.model_params)
+    if "seed" in getattr(model_entry.factory, "defaults", {}) and "seed" not in model_params:
+        model_params["seed"] = strategy.seed
+    dates, assets = panel.dates, panel.assets
+    t0, t1 = test_bars(strategy, dates)
+    test = np.arange(t0, t1 + 1)
+    retrain_at = set((schedule_bars(dates[t0:t1 + 1], strategy.retrain) + t0).tolist())
+    rebalance_at = set((schedule_bars(dates[t0:t1 + 1], strategy.rebalance) + t0).tolist())
+    pm.hook.backtest_started(strategy=strategy, panel=panel)
+
+    model, scores_now, weights_now = None, None, pd.Series(dtype=float)
+    score_rows, weight_rows, training_rows, decisions = [], [], [], {}
+    retrains = sorted(retrain_at)
+    bar = progress.bar(len(test), "backtest")
+    for t in test:  # ---- the simulation clock --------------------------------------------
+        if t in retrain_at:
+            with timer.phase("train"):
+                model, info = _retrain(t, strategy, prep, registries, model_entry, model_params, progress)
+            training_rows += [{"retrain_date": dates[t], "seed": model_params.get("seed", strategy.seed), **r}
+                              for r in info.get("history", [])]
+            with timer.phase("predict"):  # score every bar until the next retrain with this model
+                nxt = next((r for r in retrains if r > t), t1 + 1)
+                segment = prep.samples_at(np.arange(t, nxt), need_label=False)
+                seg_scores = np.asarray(model.predict(segment), dtype=np.float64)
+                if seg_scores.shape != (len(segment),) or not np.isfinite(seg_scores).all():
+                    raise RuntimeError(f"model {strategy.model!r} returned {seg_scores.shape} scores with "
+                                       f"non-finite values; expected ({len(segment)},) finite floats")
+                scores_now = pd.DataFrame({"t": segment.t, "i": segment.i, "score": seg_scores})
+                by_date = dict(tuple(scores_now.groupby("t")))
+        today = by_date.get(t)
+        if today is not None:
+            score_rows.append(today)
+        if t in rebalance_at:
+            scores = (pd.Series(today["score"].to_numpy(), index=assets[today["i"].to_numpy()])
+                      if today is not None else pd.Series(dtype=float))
+            weights = _checked_weights(strategy.target_weights(scores, weights_now, rule), scores, dates[t])
+            decisions[t] = weights.reindex(assets).fillna(0.0).to_numpy()
+            weights_now = weights[weights != 0]
+            weight_rows.append(pd.DataFrame({"date": dates[t], "asset": weights_now.index, "weight": weights_now.to_numpy()}))
+            pm.hook.rebalanced(strategy=strategy, date=dates[t], scores=scores, weights=weights_now)
+        bar.update()
+    bar.close()
+
+    with timer.phase("simulate"):
+        progress.log("simulating orders with vectorbt")
+        sim = engine.simulate(dates, assets, panel.close, prep.exec_price, panel.tradable(), decisions, start=t0 + 1,
+                              fees=strategy.fees, slippage=strategy.slippage, init_cash=strategy.init_cash)
+        bench = _benchmark_returns(strategy, panel, prep.universe)[t0 + 1:]
+        returns = pd.DataFrame({"date": dates[t0 + 1:], "strategy": sim.returns.to_numpy(), "benchmark": bench})
+    result = _assemble(strategy, panel, prep, data, score_rows, weight_rows, training_rows, decisions, sim,
+                       returns, timer, t0, t1, len(retrain_at), wall0)
+    if out is not None:
+        result.write(out)
+    pm.hook.backtest_finished(strategy=strategy, result=result)
+    return result
+
+
+def _retrain(t, strategy, prep, registries, model_entry, model_params, progress):
+    train_dates, valid_dates = training_dates(t, strategy)
+    train = prep.samples_at(train_dates, need_label=True)
+    valid = prep.samples_at(valid_dates, need_label=True) if len(valid_dates) else None
+    if len(train) == 0:
+        raise StrategyError(f"no training samples for the retrain at {prep.panel.dates[t].date()}: "
+                            "start the test later or lower min_train_bars/window")
+    model = model_entry.factory(**model_params)
+    t_start = time.perf_counter()
+    info = model.fit(train, valid) or {}
+    seconds = time.perf_counter() - t_start
+    progress.log(f"retrained {strategy.model} at {prep.panel.dates[t].date()} on {len(train)} samples "
+                 f"({0 if valid is None else len(valid)} validation) in {seconds:.1f}s"
+                 + (f", best epoch {info['best_epoch']}" if "best_epoch" in info else ""))
+    pm.hook.model_trained(strategy=strategy, date=prep.panel.dates[t], model=model, n_train=len(train),
+                          n_valid=0 if valid is None else len(valid), seconds=seconds)
+    return model, info
+
+
+def _checked_weights(weights: pd.Series, scores: pd.Series, date) -> pd.Series:
+    """Reject weights that are not finite or name assets that were not scored (not eligible) today."""
+    weights = pd.Series(weights, dtype=float)
+    bad = weights.index.difference(scores.index)
+    if len(bad):
+        raise StrategyError(f"target weights on {pd.Timestamp(date).date()} name assets not in today's universe: {list(bad[:5])}")
+    if not np.isfinite(weights.to_numpy()).all():
+        raise StrategyError(f"target weights on {pd.Timestamp(date).date()} contain NaN or infinity")
+    return weights
+
+
+def _benchmark_returns(strategy: Strategy, panel: Panel, universe: np.ndarray) -> np.ndarray:
+    if strategy.benchmark is not None:
+        prices = pd.Series(_benchmark_prices(strategy, panel))
+        return prices.pct_change().fillna(0.0).to_numpy()
+    return engine.equal_weight_benchmark(panel.close, universe)
+
+
+def _assemble(strategy, panel, prep, data, score_rows, weight_rows, training_rows, decisions, sim, returns, timer,
+              t0, t1, n_retrains, wall0) -> BacktestResult:
+    dates, assets = panel.dates, panel.assets
+    sc = pd.concat(score_rows, ignore_index=True) if score_rows else pd.DataFrame({"t": [], "i": [], "score": []})
+    ti, ii = sc["t"].to_numpy(np.int64), sc["i"].to_numpy(np.int64)
+    scores = pd.DataFrame({"date": dates[ti], "asset": assets[ii], "score": sc["score"].to_numpy(),
+                           "label": prep.labels[ti, ii]})
+    weights = (pd.concat(weight_rows, ignore_index=True) if weight_rows
+               else pd.DataFrame({"date": pd.DatetimeIndex([]), "asset": [], "weight": []}))
+    ic = metrics.ic_by_date(scores)
+    ppy = metrics.periods_per_year(dates)
+    reb_bars = [t + 1 - (t0 + 1) for t in sorted(decisions) if t + 1 < len(dates)]
+    turn = metrics.turnover(sim.traded_value, sim.value, reb_bars, ppy, len(returns))
+    holdings = weights.groupby("date").size()
+    rebalances = pd.DataFrame({"date": [dates[t] for t in sorted(decisions)]})
+    rebalances["turnover"] = [float(turn["per_bar"].iloc[b]) if b < len(turn["per_bar"]) else 0.0 for b in reb_bars] + \
+        [0.0] * (len(rebalances) - len(reb_bars))
+    rebalances["n_holdings"] = rebalances["date"].map(holdings).fillna(0).astype(int)
+    m = {**metrics.ic_summary(ic),
+         **metrics.performance(returns["strategy"], returns["benchmark"], ppy),
+         "turnover": turn["turnover"], "turnover_per_rebalance": turn["turnover_per_rebalance"],
+         "n_rebalances": len(decisions), "n_retrains": n_retrains, "n_assets": len(assets),
+         "n_delisted_sold": sim.n_delisted_sold, "periods_per_year": ppy}
+    m["seconds"] = {**timer.seconds, "total": time.perf_counter() - wall0}
+    config = {"strategy": type(strategy).__name__, "strategy_file": getattr(sys.modules.get(type(strategy).__module__),
+                                                                             "__file__", None),
+              "data": data if isinstance(data, str) else f"panel:{data.name}", "params": strategy.params(),
+              "span": [str(dates[t0].date()), str(dates[t1].date())], "features": prep.feature_names,
+              "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seed": strategy.seed,
+              "panel": {"dates": len(dates), "assets": len(assets), "first": str(dates[0].date()),
+                        "last": str(dates[-1].date())}}
+    training = pd.DataFrame(training_rows)
+    if training.empty:
+        training = pd.DataFrame({"retrain_date": pd.DatetimeIndex([]), "seed": [], "epoch": [], "train_loss": [],
+                                 "valid_loss": [], "clip_rate": [], "chosen": []})
+    return BacktestResult(config=config, metrics=m, scores=scores, weights=weights, returns=returns, ic=ic,
+                          rebalances=rebalances, training=training, portfolio=sim.portfolio)
+
+
+__all__ = ["run_backtest", "training_dates", "test_bars", "Prepared", "DataError"]

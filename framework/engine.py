@@ -1,0 +1,97 @@
+"""The backtest engine: target weights decided at t become vectorbt orders filled at bar t+1.
+
+Rules (DESIGN.md timing contract, and the engine's own):
+* weights decided at bar t are traded at t+1, at its close (or open with execution="open");
+* an asset that cannot trade at t+1 (no price, or zero volume = suspended) gets no
+  order: its position is carried at its last price and its weight is not re-allocated;
+* an asset that delists (no price from some bar to the end) is sold at its last price
+  on the first bar after its last one, and counted;
+* one cash pool, sells before buys (call_seq="auto"), proportional fees and slippage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+_VBT = None
+
+
+def vbt():
+    """Import vectorbt lazily (it is slow to import) and set 252-day annualisation once."""
+    global _VBT
+    if _VBT is None:
+        import vectorbt
+
+        vectorbt.settings.returns["year_freq"] = "252 days"
+        _VBT = vectorbt
+    return _VBT
+
+
+@dataclass
+class Simulation:
+    returns: pd.Series  # portfolio simple returns per bar
+    value: pd.Series
+    traded_value: pd.Series  # per bar, sum |size * price|
+    n_delisted_sold: int
+    portfolio: object  # the vectorbt Portfolio, for users who want its API
+
+
+def _ffill(a: np.ndarray) -> np.ndarray:
+    return pd.DataFrame(a).ffill().to_numpy()
+
+
+def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_price: np.ndarray,
+             tradable: np.ndarray, decisions: dict[int, np.ndarray], start: int, fees: float = 0.0,
+             slippage: float = 0.0, init_cash: float = 1e8) -> Simulation:
+    """Simulate bars ``start..T-1``. ``decisions[t]`` is the target weight vector (N,) decided at bar t."""
+    T, N = close.shape
+    close = close.astype(np.float64)
+    listed = np.isfinite(close)
+    last_close = _ffill(close)
+    valuation = pd.DataFrame(last_close).bfill().to_numpy()  # never NaN where a position can exist
+    price = np.where(np.isfinite(exec_price), exec_price, np.nan).astype(np.float64)
+    size = np.full((T, N), np.nan)
+    for t, w in decisions.items():
+        if t + 1 >= T:
+            continue  # no next bar to trade on
+        row = np.asarray(w, dtype=np.float64)
+        size[t + 1] = np.where(tradable[t + 1] & np.isfinite(price[t + 1]), row, np.nan)
+    # Delisting: the first bar after an asset's last price, sell everything at that last price.
+    any_listed = listed.any(axis=0)
+    last_bar = np.where(any_listed, T - 1 - np.argmax(listed[::-1], axis=0), -1)
+    delist = np.flatnonzero(any_listed & (last_bar < T - 1))
+    size[last_bar[delist] + 1, delist] = 0.0
+    price[last_bar[delist] + 1, delist] = last_close[last_bar[delist], delist]
+    sl = slice(start, T)
+    idx = dates[sl]
+    df = lambda a: pd.DataFrame(a[sl], index=idx, columns=assets)  # noqa: E731
+    pf = vbt().Portfolio.from_orders(
+        close=df(valuation), size=df(size), size_type="targetpercent", price=df(np.where(np.isfinite(price), price, valuation)),
+        direction="both", fees=fees, slippage=slippage, init_cash=init_cash, cash_sharing=True,
+        group_by=True, call_seq="auto", freq="1D",
+    )
+    rec = pf.orders.values
+    traded = np.zeros(len(idx))
+    np.add.at(traded, rec["idx"], np.abs(rec["size"] * rec["price"]))
+    sold_delisted = {(int(b) - start, int(c)) for b, c in zip(last_bar[delist] + 1, delist) if b >= start}
+    n_delisted = sum((int(i), int(c)) in sold_delisted for i, c in zip(rec["idx"], rec["col"]))
+    return Simulation(returns=pf.returns(), value=pf.value(), traded_value=pd.Series(traded, index=idx),
+                      n_delisted_sold=int(n_delisted), portfolio=pf)
+
+
+def equal_weight_benchmark(close: np.ndarray, universe: np.ndarray) -> np.ndarray:
+    """Per-bar return of the equal-weight universe: mean close-to-close return of members at t-1."""
+    c = close.astype(np.float64)
+    r = np.full(c.shape, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r[1:] = c[1:] / c[:-1] - 1.0
+    r[1:][~universe[:-1]] = np.nan
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = np.nanmean(r, axis=1)
+    return np.nan_to_num(out, nan=0.0)

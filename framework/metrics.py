@@ -1,0 +1,87 @@
+"""Metrics with one documented convention each (see docs/metrics.md for where Qlib differs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def periods_per_year(dates: pd.DatetimeIndex) -> int:
+    """252 for daily bars, 52 weekly, 12 monthly, 4 quarterly: from the median bar spacing."""
+    if len(dates) < 2:
+        return 252
+    gap = float(np.median(np.diff(dates.values).astype("timedelta64[s]").astype(np.float64))) / 86400.0
+    for limit, ppy in ((4.5, 252), (10, 52), (40, 12), (120, 4)):
+        if gap <= limit:
+            return ppy
+    return 1
+
+
+def ic_by_date(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per date: Pearson (ic) and Spearman (rank_ic) correlation of score and label across assets."""
+    rows = []
+    for date, g in scores.dropna(subset=["score", "label"]).groupby("date", sort=True):
+        if len(g) < 3 or g["score"].std() == 0 or g["label"].std() == 0:
+            continue
+        s, y = g["score"].to_numpy(np.float64), g["label"].to_numpy(np.float64)
+        ic = np.corrcoef(s, y)[0, 1]
+        rank_ic = np.corrcoef(pd.Series(s).rank().to_numpy(), pd.Series(y).rank().to_numpy())[0, 1]
+        rows.append((date, ic, rank_ic))
+    return pd.DataFrame(rows, columns=["date", "ic", "rank_ic"])
+
+
+def _ratio(mean: float, std: float) -> float:
+    return float(mean / std) if std and np.isfinite(std) and std > 0 else float("nan")
+
+
+def ic_summary(ic: pd.DataFrame) -> dict[str, float]:
+    out = {}
+    for col in ("ic", "rank_ic"):
+        v = ic[col].to_numpy(np.float64) if len(ic) else np.array([])
+        out[col] = float(v.mean()) if len(v) else float("nan")
+        out[f"{col}ir"] = _ratio(v.mean(), v.std(ddof=1)) if len(v) > 1 else float("nan")
+    return out
+
+
+def max_drawdown(returns: np.ndarray) -> float:
+    """Largest peak-to-trough fall of compounded equity (a negative number)."""
+    if len(returns) == 0:
+        return float("nan")
+    equity = np.cumprod(1.0 + returns)
+    peak = np.maximum.accumulate(np.r_[1.0, equity])[1:]
+    return float((equity / peak - 1.0).min())
+
+
+def performance(returns: pd.Series, benchmark: pd.Series, ppy: int) -> dict[str, float]:
+    """Return, risk and active-return metrics on per-bar simple returns."""
+    r = returns.to_numpy(np.float64)
+    b = benchmark.to_numpy(np.float64)
+    n = len(r)
+    active = r - b
+    sd = r.std(ddof=1) if n > 1 else float("nan")
+    asd = active.std(ddof=1) if n > 1 else float("nan")
+    growth = float(np.prod(1.0 + r)) if n else float("nan")
+    bgrowth = float(np.prod(1.0 + b)) if n else float("nan")
+    return {
+        "annual_return": growth ** (ppy / n) - 1.0 if n else float("nan"),
+        "annual_volatility": float(sd * np.sqrt(ppy)),
+        "sharpe": _ratio(r.mean(), sd) * np.sqrt(ppy) if n > 1 else float("nan"),
+        "max_drawdown": max_drawdown(r),
+        "benchmark_annual_return": bgrowth ** (ppy / n) - 1.0 if n else float("nan"),
+        "excess_annual_return": float(active.mean() * ppy) if n else float("nan"),
+        "information_ratio": _ratio(active.mean(), asd) * np.sqrt(ppy) if n > 1 else float("nan"),
+        "benchmark_max_drawdown": max_drawdown(b),
+        "total_return": growth - 1.0,
+    }
+
+
+def turnover(traded_value: pd.Series, value: pd.Series, rebalance_bars: list, ppy: int, n_bars: int) -> dict:
+    """Turnover = traded value / portfolio value, per rebalance (mean) and annualised (sum per year)."""
+    per = (traded_value / value.replace(0, np.nan)).fillna(0.0)
+    per_reb = per.iloc[rebalance_bars] if len(rebalance_bars) else per.iloc[:0]
+    years = n_bars / ppy if n_bars else float("nan")
+    return {
+        "turnover_per_rebalance": float(per_reb.mean()) if len(per_reb) else 0.0,
+        "turnover": float(per.sum() / years) if years else float("nan"),
+        "per_bar": per,
+    }

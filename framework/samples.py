@@ -1,0 +1,54 @@
+"""Training and prediction samples as (date, asset) indices over a window view: never all materialised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+@dataclass
+class SampleSet:
+    """Samples (t, i) of a feature array; ``windows(sel)`` gathers ``features[t-L+1:t+1, i, :]`` per batch.
+
+    ``labels`` are raw forward excess returns (for IC); ``targets`` the per-date
+    z-scored labels models train on. Either may be None at prediction time.
+    """
+
+    features: np.ndarray  # (T, N, F) float32, normalised, NaN-free
+    window: int
+    t: np.ndarray  # int64 date index of each sample
+    i: np.ndarray  # int64 asset index of each sample
+    labels: np.ndarray | None = None
+    targets: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.t) and self.t.min() < self.window - 1:
+            raise ValueError("a sample's window would start before the first date")
+        # (T-L+1, N, F, L) view: no copy.
+        self._view = sliding_window_view(self.features, self.window, axis=0)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    @property
+    def n_features(self) -> int:
+        return self.features.shape[2]
+
+    def windows(self, sel: np.ndarray | slice | None = None) -> np.ndarray:
+        """float32[B, L, F]: the windows of the selected samples (a fresh copy of only those)."""
+        t = self.t if sel is None else self.t[sel]
+        i = self.i if sel is None else self.i[sel]
+        return np.ascontiguousarray(self._view[t - self.window + 1, i].transpose(0, 2, 1))
+
+    def subset(self, sel: np.ndarray) -> SampleSet:
+        return SampleSet(self.features, self.window, self.t[sel], self.i[sel],
+                         None if self.labels is None else self.labels[sel],
+                         None if self.targets is None else self.targets[sel])
+
+    def batches(self, batch_size: int, rng: np.random.Generator | None = None):
+        """Yield index arrays of at most ``batch_size``; shuffled when ``rng`` is given."""
+        idx = np.arange(len(self)) if rng is None else rng.permutation(len(self))
+        for s in range(0, len(idx), batch_size):
+            yield idx[s:s + batch_size]

@@ -1,0 +1,155 @@
+"""Strategy: parameters as class attributes, overridable by name, and the hooks a strategy may override."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .registry import did_you_mean
+
+
+class StrategyError(ValueError):
+    """A strategy file or parameter is wrong; the message says which."""
+
+
+class Strategy:
+    """Base strategy. Subclass it and set class attributes; every attribute below is a parameter.
+
+    Override ``universe``, ``features``, ``label`` or ``target_weights`` to go further.
+    """
+
+    data: str = "synthetic"
+    factors: list[str] | None = None  # None: every numeric non-price field
+    model: str = "lstm"
+    model_params: dict = {}
+    window: int = 20  # L, bars of history per sample
+    horizon: int = 5  # h, bars the label looks ahead
+    rebalance: str | int = "W"
+    retrain: str | int = "QS"
+    train_window: int | None = None  # bars of sample dates to train on; None = expanding
+    valid_fraction: float = 0.2  # the last part of each training window, for early stopping
+    min_train_bars: int = 120  # bars of labelled history before the first test date
+    test_start: str | None = None  # first decision date; None = as soon as min_train_bars allow
+    test_end: str | None = None
+    normalize: str | None = "zscore"  # per-date cross-sectional: "zscore", "rank" or None
+    clip: float | None = 3.0
+    execution: str = "close"  # "close": next bar's close; "open": next bar's open
+    portfolio: str = "topk"
+    portfolio_params: dict = {"k": 10}
+    fees: float = 0.001
+    slippage: float = 0.0
+    init_cash: float = 1e8
+    benchmark: str | None = None  # None: the panel's benchmark if it has one, else equal-weight universe
+    seed: int = 0
+
+    # ---- parameters ------------------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        names = []
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if name.startswith("_") or callable(value) or isinstance(value, (classmethod, staticmethod, property)):
+                    continue
+                if name not in names:
+                    names.append(name)
+        return names
+
+    def __init__(self, **overrides: Any) -> None:
+        names = self.param_names()
+        for key, value in overrides.items():
+            if key not in names:
+                raise StrategyError(
+                    f"unknown strategy parameter {key!r}.{did_you_mean(key, names)} Parameters: {', '.join(names)}"
+                )
+            setattr(self, key, value)
+        for key in names:  # copy mutable class defaults so instances never share them
+            setattr(self, key, copy.deepcopy(getattr(self, key)))
+        self.validate()
+
+    def params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.param_names()}
+
+    def validate(self) -> None:
+        if not isinstance(self.window, int) or self.window < 1:
+            raise StrategyError(f"window must be a positive int of bars, got {self.window!r}")
+        if not isinstance(self.horizon, int) or self.horizon < 1:
+            raise StrategyError(f"horizon must be a positive int of bars, got {self.horizon!r}")
+        if self.execution not in ("close", "open"):
+            raise StrategyError(f"execution must be 'close' or 'open', got {self.execution!r}")
+        if not 0 <= self.valid_fraction < 1:
+            raise StrategyError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
+        if self.train_window is not None and (not isinstance(self.train_window, int) or self.train_window < 1):
+            raise StrategyError(f"train_window must be None (expanding) or a positive int, got {self.train_window!r}")
+
+    # ---- hooks a strategy may override ----------------------------------------------------
+    def universe(self, panel) -> np.ndarray:
+        """(T, N) bool: which assets may be scored and held on each date (point-in-time)."""
+        return panel.eligible()
+
+    def features(self, panel) -> tuple[np.ndarray, list[str]]:
+        """Raw (T, N, F) features (point-in-time: row t uses data <= t) and their names."""
+        names = list(self.factors) if self.factors else panel.factor_names
+        if not names:
+            raise StrategyError(f"data {panel.name!r} has no factor columns besides prices; list `factors`")
+        missing = [n for n in names if n not in panel.fields]
+        if missing:
+            raise StrategyError(f"factors {missing} not in data {panel.name!r}; fields are {list(panel.fields)}")
+        idx = [panel.fields.index(n) for n in names]
+        return panel.values[:, :, idx], names
+
+    def target_weights(self, scores: pd.Series, current: pd.Series, rule) -> pd.Series:
+        """Target weights from today's scores; by default the portfolio plugin's rule."""
+        return rule(scores, current)
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: a Python literal when it parses as one (3, 0.1, None, [1,2], {'k': 5}), else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise StrategyError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def load_strategy_file(path: str | Path, name: str | None = None) -> tuple[type[Strategy], ModuleType]:
+    """Import a strategy file; return its Strategy subclass (the one named, or the only/last one) and module."""
+    path = Path(path)
+    if not path.is_file():
+        raise StrategyError(f"strategy file {str(path)!r} not found")
+    module_name = f"seqalpha_strategy_{path.stem}_{abs(hash(str(path.resolve()))):x}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        sys.modules.pop(module_name, None)
+        raise
+    classes = [c for c in vars(module).values()
+               if inspect.isclass(c) and issubclass(c, Strategy) and c is not Strategy and c.__module__ == module_name]
+    if name:
+        match = [c for c in classes if c.__name__ == name]
+        if not match:
+            raise StrategyError(f"{path}: no Strategy subclass {name!r}.{did_you_mean(name, [c.__name__ for c in classes])}")
+        return match[0], module
+    if not classes:
+        raise StrategyError(f"{path}: defines no subclass of framework.Strategy")
+    return classes[-1], module

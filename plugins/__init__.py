@@ -1,0 +1,10 @@
+"""Built-in plugins, registered through the same hooks as third-party ones."""
+
+DEFAULT_PLUGINS = [
+    "plugins.recurrent",
+    "plugins.linear",
+    "plugins.portfolios",
+    "plugins.synthetic",
+    "plugins.tabular",
+    "plugins.qlib_data",
+]

@@ -1,0 +1,75 @@
+"""Built-in portfolio rules: ``topk``, ``topk_dropout`` (Qlib's TopkDropout) and ``long_short``.
+
+A rule is ``rule(scores, current) -> weights``: ``scores`` is a Series over the
+assets scored today (the eligible universe), ``current`` the weights held going in
+(index = assets held). The result is a Series of target weights (absent = 0).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from framework.hookspecs import hookimpl
+
+
+def _check_k(name: str, k: int) -> int:
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"portfolio {name!r}: k must be a positive integer, got {k!r}")
+    return k
+
+
+def topk(k: int = 10):
+    """Equal weight on the k highest scores."""
+    _check_k("topk", k)
+
+    def rule(scores: pd.Series, current: pd.Series) -> pd.Series:
+        best = scores.dropna().sort_values(ascending=False, kind="stable").index[:k]
+        return pd.Series(1.0 / len(best), index=best) if len(best) else pd.Series(dtype=float)
+
+    return rule
+
+
+def topk_dropout(k: int = 50, n_drop: int = 5):
+    """Hold k names; each rebalance replace at most n_drop of the worst-scored held ones (Qlib's TopkDropout).
+
+    Held names without a score today (left the universe) are sold on top of n_drop.
+    """
+    _check_k("topk_dropout", k)
+
+    def rule(scores: pd.Series, current: pd.Series) -> pd.Series:
+        scores = scores.dropna()
+        held = [a for a in current.index[current > 0] if a in scores.index]
+        last = scores.loc[held].sort_values(ascending=False, kind="stable")
+        others = scores.drop(index=held).sort_values(ascending=False, kind="stable")
+        today = others.iloc[: max(n_drop + k - len(last), 0)]
+        comb = pd.concat([last, today]).sort_values(ascending=False, kind="stable")
+        worst = set(comb.index[-n_drop:]) if n_drop > 0 else set()
+        sell = [a for a in last.index if a in worst]
+        n_buy = len(sell) + k - len(last)
+        buy = list(today.index[: max(n_buy, 0)])
+        keep = [a for a in last.index if a not in set(sell)] + buy
+        return pd.Series(1.0 / len(keep), index=keep) if keep else pd.Series(dtype=float)
+
+    return rule
+
+
+def long_short(k: int = 10, gross: float = 1.0):
+    """Long the k best, short the k worst, dollar neutral: +gross/2 and -gross/2 spread equally."""
+    _check_k("long_short", k)
+
+    def rule(scores: pd.Series, current: pd.Series) -> pd.Series:
+        ranked = scores.dropna().sort_values(ascending=False, kind="stable")
+        n = min(k, len(ranked) // 2)
+        if n == 0:
+            return pd.Series(dtype=float)
+        longs, shorts = ranked.index[:n], ranked.index[-n:]
+        return pd.concat([pd.Series(gross / 2 / n, index=longs), pd.Series(-gross / 2 / n, index=shorts)])
+
+    return rule
+
+
+@hookimpl
+def register_portfolios(register):
+    register("topk", topk)
+    register("topk_dropout", topk_dropout)
+    register("long_short", long_short)
