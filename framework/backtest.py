@@ -144,14 +144,14 @@ def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None =
     elif overrides:
         raise StrategyError("pass parameter overrides with a Strategy class, not an instance")
     strategy_module = sys.modules.get(type(strategy).__module__)
-    extra = [m for m in [strategy_module, *plugins] if m is not None and _has_hookimpls(m)]
+    extra = [*plugins] + ([strategy_module] if strategy_module is not None and _has_hookimpls(strategy_module) else [])
     with temporary_plugins(*extra):
         registries = collect_registries()
         return _run(strategy, data, out, registries, Progress(enabled=progress))
 
 
 def _has_hookimpls(module: object) -> bool:
-    return any(hasattr(v, "seqalpha_impl") for v in vars(module).values()) if hasattr(module, "__dict__") else False
+    return any(hasattr(getattr(module, name, None), "seqalpha_impl") for name in dir(module))
 
 
 def _run(strategy: Strategy, data, out, registries, progress: Progress) -> BacktestResult:

@@ -86,7 +86,7 @@ class Registries:
 
 def _collect(hook_name: str, registry: Registry) -> Registry:
     caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):  # registration order
+    for impl in caller.get_hookimpls():  # registration order: built-ins first
         def register(name, factory, _plugin=impl.plugin_name):
             registry.register(name, factory, _plugin)
 

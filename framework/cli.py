@@ -1,0 +1,130 @@
+"""The ``seqalpha`` command line: run, plugins, models (report, runs and compare for saved runs)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+from .panel import DataError
+from .registry import RegistryError
+from .strategy import StrategyError, load_strategy_file, parse_overrides
+
+METRIC_ROWS = [
+    ("ic", "IC (Pearson, mean by date)"), ("icir", "ICIR"), ("rank_ic", "rank IC (Spearman)"),
+    ("rank_icir", "rank ICIR"), ("annual_return", "annual return (compounded)"),
+    ("annual_volatility", "annual volatility"), ("sharpe", "Sharpe"), ("max_drawdown", "max drawdown"),
+    ("benchmark_annual_return", "benchmark annual return"), ("excess_annual_return", "excess annual return"),
+    ("information_ratio", "information ratio"), ("turnover", "turnover (annualised)"),
+    ("turnover_per_rebalance", "turnover per rebalance"), ("n_rebalances", "rebalances"),
+    ("n_retrains", "retrains"), ("n_delisted_sold", "delisted positions sold"),
+]
+
+
+def format_metrics(metrics: dict) -> str:
+    """The metrics table printed after a run."""
+    lines = []
+    for key, label in METRIC_ROWS:
+        v = metrics.get(key)
+        text = "n/a" if v is None else (f"{v:d}" if isinstance(v, int) else f"{v:.4f}")
+        lines.append(f"  {label:<30} {text:>12}")
+    sec = metrics.get("seconds", {})
+    lines.append("  " + "wall seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in sec.items()))
+    return "\n".join(lines)
+
+
+def _load_plugin_dir(path: str) -> list:
+    modules = []
+    folder = Path(path)
+    if not folder.is_dir():
+        raise StrategyError(f"--plugins-dir {path!r} is not a directory")
+    for file in sorted(folder.glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"seqalpha_local_plugin_{file.stem}", file)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            warnings.warn(f"local plugin {str(file)!r} failed to import: {exc}", stacklevel=2)
+            continue
+        modules.append(module)
+    return modules
+
+
+def cmd_run(args) -> int:
+    from .backtest import run_backtest
+
+    cls, module = load_strategy_file(args.strategy_file, args.strategy)
+    overrides = parse_overrides(args.set)
+    strategy = cls(**overrides)
+    out = args.out or Path("runs") / f"{cls.__name__}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    plugins = _load_plugin_dir(args.plugins_dir) if args.plugins_dir else []
+    result = run_backtest(strategy, data=args.data, out=out, plugins=plugins,
+                          progress=False if args.quiet else None)
+    if not args.quiet:
+        print(f"{cls.__name__}  model={strategy.model}  data={result.config['data']}  "
+              f"test {result.config['span'][0]}..{result.config['span'][1]}")
+    print(format_metrics(result.metrics))
+    print(f"run directory: {out}")
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from .plugins import collect_registries, load_errors, plugin_module_names
+
+    reg = collect_registries()
+    provided: dict[str, list[str]] = {}
+    for kind, registry in (("model", reg.models), ("portfolio", reg.portfolios), ("data source", reg.data_sources)):
+        for entry in registry.entries.values():
+            provided.setdefault(entry.plugin, []).append(f"{kind} {entry.name}")
+    for name, module in plugin_module_names().items():
+        items = ", ".join(provided.get(name, [])) or "(observer hooks only)"
+        print(f"{name:<28} {module:<28} {items}")
+    for name, error in load_errors.items():
+        print(f"{name:<28} FAILED TO IMPORT: {error}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .plugins import collect_registries
+
+    reg = collect_registries()
+    for entry in reg.models.entries.values():
+        doc = (entry.factory.__doc__ or "").strip().splitlines()
+        print(f"{entry.name:<16} {entry.plugin:<24} {doc[0] if doc else ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seqalpha", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a strategy file's backtest")
+    run.add_argument("strategy_file")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a strategy parameter")
+    run.add_argument("--data", help="data URI overriding the strategy's (synthetic, parquet:PATH, csv:PATH, qlib:DIR?...)")
+    run.add_argument("--out", help="run directory (default runs/<Strategy>-<timestamp>)")
+    run.add_argument("--strategy", help="which Strategy class, when the file defines several")
+    run.add_argument("--plugins-dir", help="a folder of .py files with @hookimpl functions to load for this run")
+    run.add_argument("--quiet", "-q", action="store_true", help="print only the metrics table")
+    run.set_defaults(func=cmd_run)
+    sub.add_parser("plugins", help="list plugins and what each registered").set_defaults(func=cmd_plugins)
+    sub.add_parser("models", help="list registered models").set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, StrategyError, RegistryError, ValueError) as exc:
+        print(f"seqalpha: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seqalpha: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Plugins: built-ins through the same hooks, entry points, strategy-file hookimpls, clear errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from framework import Strategy, hookimpl, load_strategy_file, run_backtest
+from framework.plugins import collect_registries
+from framework.registry import RegistryError
+from plugins import DEFAULT_PLUGINS
+from plugins.linear import LastStepRidge
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_builtins_are_registered_through_hooks():
+    reg = collect_registries()
+    assert {"rnn", "lstm", "gru", "linear"} <= set(reg.models.names())
+    assert {"topk", "topk_dropout", "long_short"} <= set(reg.portfolios.names())
+    assert {"synthetic", "parquet", "csv"} <= set(reg.data_sources.names())
+    assert reg.models.get("lstm").plugin == "plugins.recurrent"
+    assert all(m.startswith("plugins.") for m in DEFAULT_PLUGINS)
+
+
+def test_duplicate_name_is_rejected_naming_both_plugins(register_plugin):
+    class Dup:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("lstm", LastStepRidge)
+
+    register_plugin(Dup, name="dup-plugin")
+    with pytest.raises(RegistryError, match=r"'lstm' is registered twice: by plugin 'plugins.recurrent' and by plugin 'dup-plugin'"):
+        collect_registries()
+
+
+def test_unknown_model_says_did_you_mean():
+    reg = collect_registries()
+    with pytest.raises(RegistryError, match="Did you mean 'lstm'"):
+        reg.models.get("lstn")
+
+
+def test_bad_names_rejected(register_plugin):
+    class Bad:
+        @staticmethod
+        @hookimpl
+        def register_portfolios(register):
+            register("has space", lambda: None)
+
+    register_plugin(Bad, name="bad")
+    with pytest.raises(RegistryError, match="names must be"):
+        collect_registries()
+
+
+def test_observer_hooks_fire_in_order(register_plugin):
+    events = []
+
+    class Observer:
+        @staticmethod
+        @hookimpl
+        def backtest_started(strategy, panel):
+            events.append("started")
+
+        @staticmethod
+        @hookimpl
+        def model_trained(strategy, date, model, n_train, n_valid, seconds):
+            events.append("trained")
+
+        @staticmethod
+        @hookimpl
+        def rebalanced(strategy, date, scores, weights):
+            events.append("rebalanced")
+
+        @staticmethod
+        @hookimpl
+        def backtest_finished(strategy, result):
+            events.append("finished")
+
+    register_plugin(Observer, name="observer")
+
+    class Tiny(Strategy):
+        data = "synthetic?assets=12&days=200"
+        model = "linear"
+        window = 5
+        min_train_bars = 60
+        retrain = "QS"
+        rebalance = "MS"
+
+    run_backtest(Tiny, progress=False)
+    assert events[0] == "started" and events[1] == "trained" and events[-1] == "finished"
+    assert "rebalanced" in events
+
+
+STRATEGY_WITH_MODEL = '''
+import numpy as np
+from framework import Model, Strategy, hookimpl
+
+
+class MeanReversion(Model):
+    """Scores minus the last step's first factor."""
+
+    def fit(self, train, valid):
+        return {}
+
+    def predict(self, samples):
+        return -samples.features[samples.t, samples.i, 0].astype(float)
+
+
+@hookimpl
+def register_models(register):
+    register("mean_reversion_in_file", MeanReversion)
+
+
+class InFile(Strategy):
+    data = "synthetic?assets=12&days=200"
+    model = "mean_reversion_in_file"
+    window = 5
+    min_train_bars = 60
+'''
+
+
+def test_model_defined_in_strategy_file_is_used_for_that_run_only(tmp_path):
+    path = tmp_path / "in_file.py"
+    path.write_text(STRATEGY_WITH_MODEL)
+    cls, module = load_strategy_file(path)
+    res = run_backtest(cls, progress=False)
+    assert res.config["params"]["model"] == "mean_reversion_in_file"
+    assert "mean_reversion_in_file" not in collect_registries().models.names()
+
+
+def _fake_distribution(site: Path, body: str, name: str = "seqalpha_fake") -> None:
+    pkg = site / name
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(textwrap.dedent(body))
+    dist = site / f"{name}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[seqalpha]\nfake = {name}\n")
+
+
+def _cli(args, site: Path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    return subprocess.run([sys.executable, "-m", "framework.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=120)
+
+
+def test_entry_point_plugin_is_discovered(tmp_path):
+    _fake_distribution(tmp_path, '''
+        from framework import hookimpl
+        from plugins.linear import LastStepRidge
+
+        class FakeRidge(LastStepRidge):
+            """A model from an installed package."""
+
+        @hookimpl
+        def register_models(register):
+            register("fake_ridge", FakeRidge)
+    ''')
+    out = _cli(["models"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "fake_ridge" in out.stdout and "fake" in out.stdout
+    listing = _cli(["plugins"], tmp_path)
+    assert "model fake_ridge" in listing.stdout
+
+
+def test_plugin_that_fails_to_import_is_named_and_others_work(tmp_path):
+    _fake_distribution(tmp_path, "raise ImportError('needs a missing library')\n", name="seqalpha_broken")
+    out = _cli(["plugins"], tmp_path)
+    assert out.returncode == 0
+    assert "seqalpha_broken" in out.stderr and "needs a missing library" in out.stderr
+    assert "FAILED TO IMPORT" in out.stdout
+    assert "model lstm" in out.stdout
