@@ -1,0 +1,63 @@
+"""The engine: next-bar fills, delisting liquidation at the last price, suspended assets carried, costs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from framework import engine
+
+
+def _prices(T=10, N=2):
+    close = np.tile(np.linspace(10, 19, T)[:, None], (1, N))
+    close[:, 1] = 20.0
+    return pd.bdate_range("2021-01-01", periods=T), pd.Index(["X", "Y"][:N]), close
+
+
+def test_fill_is_next_bar_close():
+    dates, assets, close = _prices()
+    sim = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), {2: np.array([1.0, 0.0])}, start=0)
+    rec = sim.portfolio.orders.values
+    assert list(rec["idx"]) == [3] and rec["price"][0] == pytest.approx(close[3, 0])
+    assert sim.returns.iloc[3] == pytest.approx(0.0)  # bought at the close of bar 3: first return comes at bar 4
+    assert sim.returns.iloc[4] == pytest.approx(close[4, 0] / close[3, 0] - 1)
+
+
+def test_delisted_asset_sold_at_last_price_not_frozen():
+    dates, assets, close = _prices()
+    close[6:, 0] = np.nan  # X's last price is at bar 5
+    sim = engine.simulate(dates, assets, close, close, np.isfinite(close), {0: np.array([1.0, 0.0])}, start=0)
+    rec = sim.portfolio.orders.values
+    sells = rec[rec["side"] == 1]
+    assert list(sells["idx"]) == [6] and sells["price"][0] == pytest.approx(close[5, 0])
+    assert sim.n_delisted_sold == 1
+    value = sim.value.to_numpy()
+    assert np.all(value[6:] == value[6])  # cash after the sale, not a position frozen at a stale price
+
+
+def test_suspended_asset_gets_no_order_and_keeps_value():
+    dates, assets, close = _prices()
+    tradable = np.ones_like(close, bool)
+    tradable[3, 0] = False  # X suspended on the execution bar
+    sim = engine.simulate(dates, assets, close, close, tradable, {0: np.array([0.5, 0.5]), 2: np.array([0.0, 1.0])},
+                          start=0)
+    rec = sim.portfolio.orders.values
+    assert not ((rec["idx"] == 3) & (rec["col"] == 0)).any()  # no order filled on the suspended bar
+    x_pos = sim.portfolio.assets().to_numpy()[:, 0]
+    assert x_pos[3] == x_pos[1] > 0  # the position is carried
+
+
+def test_fees_reduce_returns():
+    dates, assets, close = _prices()
+    free = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), {0: np.array([1.0, 0.0])}, start=0)
+    paid = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), {0: np.array([1.0, 0.0])}, start=0,
+                           fees=0.01)
+    assert paid.value.iloc[-1] < free.value.iloc[-1] * 0.995
+
+
+def test_equal_weight_benchmark_uses_yesterdays_members():
+    close = np.array([[10.0, 10.0], [11.0, 5.0], [11.0, 5.0]])
+    universe = np.array([[True, False], [True, True], [True, True]])
+    b = engine.equal_weight_benchmark(close, universe)
+    assert b[1] == pytest.approx(0.1) and b[2] == pytest.approx(0.0)
