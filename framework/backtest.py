@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import engine, metrics
 from .data import load_panel
+from .feature_sets import FeatureSet, WindowTransform
 from .features import check_window, cross_sectional_normalize, excess_labels, history_count, zscore_by_date
 from .panel import DataError, Panel
 from .plugins import collect_registries, pm, temporary_plugins
@@ -49,17 +50,30 @@ class Timer:
 
 
 class Prepared:
-    """The panel turned into model inputs: normalised features, labels, and which (t, i) may be sampled."""
+    """The panel turned into model inputs: features, labels, and which (t, i) may be sampled."""
 
-    def __init__(self, strategy: Strategy, panel: Panel) -> None:
+    def __init__(self, strategy: Strategy, panel: Panel, feature_sets) -> None:
         L, h = strategy.window, strategy.horizon
         check_window(L, h, len(panel.dates))
-        self.panel = panel
+        self.panel, self.window, self.strategy = panel, L, strategy
         self.universe = np.asarray(strategy.universe(panel), dtype=bool)
         if self.universe.shape != panel.close.shape:
             raise StrategyError(f"universe() returned shape {self.universe.shape}, expected {panel.close.shape}")
-        raw, self.feature_names = strategy.features(panel)
-        self.features = cross_sectional_normalize(raw, panel.listed(), strategy.normalize, strategy.clip)
+        fs = strategy.features(panel)
+        if fs is None:
+            fs = feature_sets.get(strategy.feature_set).factory(panel)
+        fs = _select(fs, strategy.factors, strategy.feature_set)
+        self.feature_names = fs.names
+        if strategy.normalize in ("zscore", "rank") and fs.window_relative:
+            raise StrategyError(f"feature set {strategy.feature_set!r} is window-relative: use normalize='robust' "
+                                f"(fitted on each training window) or None, not {strategy.normalize!r}")
+        if strategy.normalize in ("zscore", "rank"):
+            self.features = cross_sectional_normalize(fs.values, panel.listed(), strategy.normalize, strategy.clip)
+            self.transform = None
+        else:  # raw values; window-relative differences and robust scaling happen per gathered batch
+            self.features = np.where(panel.listed()[:, :, None], fs.values, np.nan).astype(np.float32)
+            self.transform = WindowTransform(fs.reference, clip=strategy.clip)
+        self.reference = fs.reference
         self.exec_price = panel.field("open") if strategy.execution == "open" else panel.close
         if strategy.execution == "open" and not panel.has("open"):
             raise StrategyError(f"execution='open' but data {panel.name!r} has no 'open' field")
@@ -68,9 +82,17 @@ class Prepared:
         enough = history_count(panel.listed(), L) >= math.ceil(L / 2)
         self.sampleable = self.universe & enough
         self.sampleable[: L - 1] = False
-        self.window = L
 
-    def samples_at(self, dates: np.ndarray, need_label: bool) -> SampleSet:
+    def fit_normalizer(self, train_dates: np.ndarray, max_windows: int = 20000) -> None:
+        """normalize='robust': fit median/MAD per (step, feature) on training windows only (dates <= the last one)."""
+        if self.strategy.normalize != "robust" or len(train_dates) == 0:
+            return
+        raw = self.samples_at(train_dates, need_label=True, transform=None)
+        rng = np.random.default_rng(self.strategy.seed)
+        pick = np.sort(rng.choice(len(raw), min(max_windows, len(raw)), replace=False))
+        self.transform = WindowTransform.fit(raw.windows(pick), self.reference, self.strategy.clip)
+
+    def samples_at(self, dates: np.ndarray, need_label: bool, transform="current") -> SampleSet:
         """Samples for the given date indices (every sampleable asset), with labels and per-date targets."""
         mask = np.zeros_like(self.sampleable)
         mask[dates] = self.sampleable[dates]
@@ -79,7 +101,23 @@ class Prepared:
         t, i = np.nonzero(mask)
         labels = self.labels[t, i]
         targets = zscore_by_date(labels, t) if need_label else None
-        return SampleSet(self.features, self.window, t.astype(np.int64), i.astype(np.int64), labels, targets)
+        return SampleSet(self.features, self.window, t.astype(np.int64), i.astype(np.int64), labels, targets,
+                         self.transform if transform == "current" else transform)
+
+
+def _select(fs: FeatureSet, names: list[str] | None, set_name: str) -> FeatureSet:
+    """Keep only the listed features (strategy.factors), preserving window references."""
+    if not names:
+        return fs
+    missing = [n for n in names if n not in fs.names]
+    if missing:
+        raise StrategyError(f"factors {missing} not in feature set {set_name!r}: {fs.names}")
+    idx = [fs.names.index(n) for n in names]
+    ref = [fs.reference[k] for k in idx]
+    if any(r >= 0 and r not in idx for r in ref):
+        raise StrategyError(f"factors {names} drop a feature that others are relative to in {set_name!r}")
+    ref = [idx.index(r) if r >= 0 else -1 for r in ref]
+    return FeatureSet(fs.values[:, :, idx], list(names), ref)
 
 
 def _benchmark_prices(strategy: Strategy, panel: Panel) -> np.ndarray | None:
@@ -161,7 +199,7 @@ def _run(strategy: Strategy, data, out, registries, progress: Progress) -> Backt
     with timer.phase("data"):
         progress.log(f"loading data {data if isinstance(data, str) else data.name}")
         panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
-        prep = Prepared(strategy, panel)
+        prep = Prepared(strategy, panel, registries.features)
     rule = registries.portfolios.create(strategy.portfolio, **strategy.portfolio_params)
     model_entry = registries.models.get(strategy.model)
     model_params = dict(strategy.model_params)
@@ -181,6 +219,7 @@ def _run(strategy: Strategy, data, out, registries, progress: Progress) -> Backt
     for t in test:  # ---- the simulation clock --------------------------------------------
         if t in retrain_at:
             with timer.phase("train"):
+                prep.fit_normalizer(training_dates(t, strategy)[0])
                 model, info = _retrain(t, strategy, prep, registries, model_entry, model_params, progress)
             training_rows += [{"retrain_date": dates[t], "seed": model_params.get("seed", strategy.seed), **r}
                               for r in info.get("history", [])]

@@ -76,7 +76,8 @@ def cmd_plugins(args) -> int:
 
     reg = collect_registries()
     provided: dict[str, list[str]] = {}
-    for kind, registry in (("model", reg.models), ("portfolio", reg.portfolios), ("data source", reg.data_sources)):
+    for kind, registry in (("model", reg.models), ("portfolio", reg.portfolios), ("data source", reg.data_sources),
+                             ("feature set", reg.features)):
         for entry in registry.entries.values():
             provided.setdefault(entry.plugin, []).append(f"{kind} {entry.name}")
     for name, module in plugin_module_names().items():

@@ -53,3 +53,12 @@ def rebalanced(strategy, date, scores, weights):
 @hookspec
 def backtest_finished(strategy, result):
     """Observer: the backtest finished; ``result`` is the BacktestResult."""
+
+
+@hookspec
+def register_features(register):
+    """Call ``register(name, function)`` for each feature set.
+
+    ``function(panel) -> FeatureSet`` must be point-in-time: row t may use only rows
+    dated <= t. See :class:`framework.feature_sets.FeatureSet`.
+    """

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.metadata
-
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,6 +81,7 @@ class Registries:
     models: Registry
     portfolios: Registry
     data_sources: Registry
+    features: Registry
 
 
 def _collect(hook_name: str, registry: Registry) -> Registry:
@@ -101,6 +101,7 @@ def collect_registries() -> Registries:
         models=_collect("register_models", Registry("model")),
         portfolios=_collect("register_portfolios", Registry("portfolio")),
         data_sources=_collect("register_data_sources", Registry("data source")),
+        features=_collect("register_features", Registry("feature set")),
     )
 
 

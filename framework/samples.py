@@ -22,6 +22,7 @@ class SampleSet:
     i: np.ndarray  # int64 asset index of each sample
     labels: np.ndarray | None = None
     targets: np.ndarray | None = None
+    transform: object = None  # callable on gathered windows [B, L, F] (window-relative features, robust scaling)
 
     def __post_init__(self) -> None:
         if len(self.t) and self.t.min() < self.window - 1:
@@ -40,12 +41,20 @@ class SampleSet:
         """float32[B, L, F]: the windows of the selected samples (a fresh copy of only those)."""
         t = self.t if sel is None else self.t[sel]
         i = self.i if sel is None else self.i[sel]
-        return np.ascontiguousarray(self._view[t - self.window + 1, i].transpose(0, 2, 1))
+        x = np.ascontiguousarray(self._view[t - self.window + 1, i].transpose(0, 2, 1))
+        return x if self.transform is None else self.transform(x)
+
+    def last_step(self, chunk: int = 8192) -> np.ndarray:
+        """float32[B, F]: the last row of every window (what a memoryless model sees), gathered in chunks."""
+        if self.transform is None:
+            return self.features[self.t, self.i, :]
+        return np.concatenate([self.windows(np.arange(s, min(s + chunk, len(self))))[:, -1, :]
+                               for s in range(0, len(self), chunk)] or [np.zeros((0, self.n_features), np.float32)])
 
     def subset(self, sel: np.ndarray) -> SampleSet:
         return SampleSet(self.features, self.window, self.t[sel], self.i[sel],
                          None if self.labels is None else self.labels[sel],
-                         None if self.targets is None else self.targets[sel])
+                         None if self.targets is None else self.targets[sel], self.transform)
 
     def batches(self, batch_size: int, rng: np.random.Generator | None = None):
         """Yield index arrays of at most ``batch_size``; shuffled when ``rng`` is given."""

@@ -28,7 +28,8 @@ class Strategy:
     """
 
     data: str = "synthetic"
-    factors: list[str] | None = None  # None: every numeric non-price field
+    feature_set: str = "columns"  # a registered feature set: "columns" (the data's factors), "raw", "classic"
+    factors: list[str] | None = None  # which features to keep (None: all of the feature set)
     model: str = "lstm"
     model_params: dict = {}
     window: int = 20  # L, bars of history per sample
@@ -40,7 +41,7 @@ class Strategy:
     min_train_bars: int = 120  # bars of labelled history before the first test date
     test_start: str | None = None  # first decision date; None = as soon as min_train_bars allow
     test_end: str | None = None
-    normalize: str | None = "zscore"  # per-date cross-sectional: "zscore", "rank" or None
+    normalize: str | None = "zscore"  # per date across assets: "zscore", "rank"; "robust": fitted per retrain; None
     clip: float | None = 3.0
     execution: str = "close"  # "close": next bar's close; "open": next bar's open
     portfolio: str = "topk"
@@ -83,6 +84,8 @@ class Strategy:
             raise StrategyError(f"window must be a positive int of bars, got {self.window!r}")
         if not isinstance(self.horizon, int) or self.horizon < 1:
             raise StrategyError(f"horizon must be a positive int of bars, got {self.horizon!r}")
+        if self.normalize not in ("zscore", "rank", "robust", None):
+            raise StrategyError(f"normalize must be 'zscore', 'rank', 'robust' or None, got {self.normalize!r}")
         if self.execution not in ("close", "open"):
             raise StrategyError(f"execution must be 'close' or 'open', got {self.execution!r}")
         if not 0 <= self.valid_fraction < 1:
@@ -95,16 +98,9 @@ class Strategy:
         """(T, N) bool: which assets may be scored and held on each date (point-in-time)."""
         return panel.eligible()
 
-    def features(self, panel) -> tuple[np.ndarray, list[str]]:
-        """Raw (T, N, F) features (point-in-time: row t uses data <= t) and their names."""
-        names = list(self.factors) if self.factors else panel.factor_names
-        if not names:
-            raise StrategyError(f"data {panel.name!r} has no factor columns besides prices; list `factors`")
-        missing = [n for n in names if n not in panel.fields]
-        if missing:
-            raise StrategyError(f"factors {missing} not in data {panel.name!r}; fields are {list(panel.fields)}")
-        idx = [panel.fields.index(n) for n in names]
-        return panel.values[:, :, idx], names
+    def features(self, panel):
+        """Return a FeatureSet to compute features yourself (row t from rows <= t); None uses ``feature_set``."""
+        return None
 
     def target_weights(self, scores: pd.Series, current: pd.Series, rule) -> pd.Series:
         """Target weights from today's scores; by default the portfolio plugin's rule."""

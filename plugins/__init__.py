@@ -4,6 +4,7 @@ DEFAULT_PLUGINS = [
     "plugins.recurrent",
     "plugins.linear",
     "plugins.portfolios",
+    "plugins.features",
     "plugins.synthetic",
     "plugins.tabular",
     "plugins.qlib_data",

@@ -17,7 +17,7 @@ class LastStepRidge(Model):
     defaults = {"alpha": 1.0, "batch_size": 65536}
 
     def _last_step(self, samples: SampleSet) -> np.ndarray:
-        x = samples.features[samples.t, samples.i, :].astype(np.float64)
+        x = samples.last_step().astype(np.float64)
         return np.hstack([x, np.ones((len(x), 1))])
 
     def fit(self, train: SampleSet, valid: SampleSet | None) -> dict:

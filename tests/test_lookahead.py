@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import Model, Strategy, hookimpl, panel_from_frame, run_backtest
+from framework import Model, Strategy, engine, hookimpl, panel_from_frame, run_backtest
 from framework import backtest as bt
-from framework import engine
 from framework.features import cross_sectional_normalize, excess_labels
 from tests.conftest import noise_frame, wide, with_factor
 

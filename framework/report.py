@@ -1,0 +1,589 @@
+"""One self-contained HTML report of a backtest run, built only from the files of its run directory.
+
+The run directory is the contract (config.json, metrics.json, scores/weights/returns/ic/rebalances
+parquet files, optional training and gradient_flow files), so a report can be rebuilt at any time
+without the model, the data or the engine. plotly.js is inlined once, so the page opens offline.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+REPORT_NAME = "report.html"
+ROLLING_IC = 20
+N_QUANTILES = 5
+TRADING_DAYS = 252
+
+STRATEGY_COLOR = "#1f77b4"
+BENCHMARK_COLOR = "#7f7f7f"
+EXCESS_COLOR = "#2ca02c"
+RANK_COLOR = "#ff7f0e"
+LOSS_COLOR = "#d62728"
+
+# (metric, display format, convention). The conventions are the ones of DESIGN.md; where Qlib differs
+# the line says how, so a figure is never compared with a Qlib figure by mistake.
+METRICS: list[tuple[str, str, str]] = [
+    ("ic", "f4", "Mean over dates of the cross-sectional Pearson correlation between the scores at t "
+                 "and the labels (excess return from the t+1 execution price over the horizon)."),
+    ("rank_ic", "f4", "As ic, with the Spearman (rank) correlation."),
+    ("icir", "f2", "mean(IC) / std(IC, ddof=1) over dates."),
+    ("rank_icir", "f2", "mean(rank IC) / std(rank IC, ddof=1) over dates."),
+    ("annual_return", "pct", "Daily simple returns compounded and annualised with 252 bars a year "
+                             "(52 for weekly, 12 for monthly bars). "
+                             "Qlib: mean daily return x 238 (summed, not compounded)."),
+    ("annual_volatility", "pct", "std(daily returns, ddof=1) x sqrt(252). Qlib: x sqrt(238)."),
+    ("sharpe", "f2", "mean / std(ddof=1) of daily returns x sqrt(252), no risk-free rate. "
+                     "Qlib's 'information_ratio' of a return series is the same ratio x sqrt(238)."),
+    ("max_drawdown", "pct", "Largest peak-to-trough fall of the compounded equity curve (negative). "
+                            "Qlib: on the cumulative sum of returns."),
+    ("benchmark_annual_return", "pct", "The benchmark (the named one, else the equal-weight universe), "
+                                       "annualised like annual_return."),
+    ("excess_annual_return", "pct", "Mean daily active return (strategy - benchmark) x 252: arithmetic, "
+                                    "not compounded, so not annual_return - benchmark_annual_return."),
+    ("information_ratio", "f2", "mean / std(ddof=1) of daily active returns (strategy - benchmark) "
+                                "x sqrt(252)."),
+    ("turnover", "f2", "Traded value / portfolio value, summed over the test period and divided by its "
+                       "length in years (bars / 252)."),
+    ("turnover_per_rebalance", "pct", "Traded value / portfolio value, mean per rebalance."),
+    ("total_return", "pct", "Compounded return over the whole test period."),
+    ("benchmark_max_drawdown", "pct", "max_drawdown of the benchmark's compounded equity."),
+    ("n_rebalances", "int", "Rebalance dates in the test period."),
+    ("n_retrains", "int", "Model fits in the test period (rolling retraining)."),
+    ("n_assets", "int", "Assets in the universe."),
+]
+METRIC_FORMATS = {name: fmt for name, fmt, _ in METRICS}
+METRIC_CONVENTIONS = {name: text for name, _, text in METRICS}
+
+HEADLINE = ["sharpe", "annual_return", "excess_annual_return", "max_drawdown", "ic", "rank_ic"]
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:0;background:#f6f7f9}
+main{max-width:1240px;margin:0 auto;padding:12px 24px 48px}
+header{background:#fff;border-bottom:1px solid #ddd;padding:14px 24px}
+header h1{font-size:20px;margin:0 0 4px}
+header .sub{color:#555}
+nav{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid #ddd;padding:6px 24px;font-size:13px}
+nav a{margin-right:14px;color:#1f5fa8;text-decoration:none}
+section{background:#fff;border:1px solid #e1e3e6;border-radius:6px;margin:16px 0;padding:10px 16px 14px}
+section h2{font-size:16px;margin:4px 0 8px}
+.sa-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:8px 16px}
+.sa-chart{min-width:0}
+.sa-note{color:#777;font-style:italic;margin:4px 0}
+.sa-error{color:#b00020;margin:4px 0}
+.cards{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
+.card{background:#fff;border:1px solid #e1e3e6;border-radius:6px;padding:8px 14px;min-width:120px}
+.card .k{color:#666;font-size:12px}.card .v{font-size:20px;font-weight:600}
+table{border-collapse:collapse;font-size:13px;width:100%}
+th,td{border-bottom:1px solid #eee;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#fafafa;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td code{white-space:pre-wrap;font-size:12px}
+.params{columns:2 420px}
+.params table{break-inside:avoid}
+"""
+
+
+@dataclass
+class Run:
+    """What a run directory holds, read once: config, metrics and the parquet tables present."""
+
+    path: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The run's name: its directory name."""
+        return self.path.resolve().name
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """The table `name` (file stem), or None when the run has no such file."""
+        return self.tables.get(name)
+
+
+TABLES = ["scores", "weights", "returns", "ic", "rebalances", "training", "gradient_flow"]
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`; an empty dict when the file is absent."""
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8") as fh:
+        value = json.load(fh)
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def read_table(path: Path) -> pd.DataFrame | None:
+    """A parquet table with its date columns as datetimes; None when the file is absent."""
+    if not path.exists():
+        return None
+    frame = pd.read_parquet(path)
+    for col in ("date", "retrain_date"):
+        if col in frame.columns:
+            frame[col] = pd.to_datetime(frame[col])
+    return frame
+
+
+def load_run(run_dir: str | Path, tables: Iterable[str] = TABLES) -> Run:
+    """Read a run directory; unreadable files become `problems`, not exceptions."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no run directory at {path}")
+    run = Run(path=path)
+    for attr in ("config", "metrics"):
+        try:
+            setattr(run, attr, read_json(path / f"{attr}.json"))
+        except (OSError, ValueError) as exc:
+            run.problems.append(f"{attr}.json could not be read: {exc}")
+    for name in tables:
+        try:
+            frame = read_table(path / f"{name}.parquet")
+        except Exception as exc:  # any unreadable file is reported in the page
+            run.problems.append(f"{name}.parquet could not be read: {exc}")
+            continue
+        if frame is not None:
+            run.tables[name] = frame
+    return run
+
+
+# ---------------------------------------------------------------- computations
+
+
+def equity(returns: pd.Series) -> pd.Series:
+    """Compounded equity from daily simple returns, starting from 1."""
+    return (1.0 + returns.fillna(0.0)).cumprod()
+
+
+def drawdown(returns: pd.Series) -> pd.Series:
+    """Drawdown of the compounded equity curve: equity / running peak - 1 (<= 0)."""
+    curve = equity(returns)
+    return curve / np.maximum(curve.cummax(), 1.0) - 1.0
+
+
+def quantile_labels(scores: pd.DataFrame, n: int = N_QUANTILES) -> pd.DataFrame:
+    """Mean label per score quantile per date (columns 1..n, n = highest scores); dates with < n valid rows drop."""
+    frame = scores.dropna(subset=["score", "label"])
+    count = frame.groupby("date")["score"].transform("count")
+    frame = frame[count >= n]
+    if frame.empty:
+        return pd.DataFrame(columns=range(1, n + 1), dtype=float)
+    rank = frame.groupby("date")["score"].rank(method="first")
+    bucket = ((rank - 1) * n // count[frame.index]).astype(int) + 1
+    table = frame.assign(q=bucket).pivot_table(index="date", columns="q", values="label", aggfunc="mean")
+    return table.reindex(columns=range(1, n + 1))
+
+
+def rolling_mean(series: pd.Series, window: int = ROLLING_IC) -> pd.Series:
+    """Trailing mean over `window` observations (needs a quarter of them)."""
+    return series.rolling(window, min_periods=max(2, window // 4)).mean()
+
+
+# ---------------------------------------------------------------- html pieces
+
+
+def esc(value: Any) -> str:
+    """HTML-escaped text of a value."""
+    return html.escape(str(value), quote=True)
+
+
+def note(text: str) -> str:
+    """A short italic note, used where a section has nothing to show."""
+    return f'<p class="sa-note">{esc(text)}</p>'
+
+
+def base_layout(fig: go.Figure, height: int, title: str, **kwargs: Any) -> go.Figure:
+    """The layout every chart shares: white template, compact margins, legend on top."""
+    fig.update_layout(
+        template="plotly_white", height=height,
+        title=dict(text=title, x=0.01, xanchor="left", y=0.985, yanchor="top", yref="container", font=dict(size=14)),
+        margin=dict(l=60, r=20, t=64, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
+        **kwargs,
+    )
+    return fig
+
+
+def chart_div(name: str, fig: go.Figure) -> str:
+    """A plotly figure as a div of class sa-chart named `name`; plotly.js must be on the page once."""
+    height = fig.layout.height or 360
+    body = fig.to_html(
+        full_html=False, include_plotlyjs=False, div_id=f"sa-{name}", default_height=f"{height}px",
+        config={"responsive": True, "displaylogo": False},
+    )
+    return f'<div class="sa-chart" data-name="{esc(name)}">{body}</div>'
+
+
+def format_value(value: Any, fmt: str = "g") -> str:
+    """A metric value for display: pct, f2, f4, int or general."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    if not isinstance(value, int | float | np.number):
+        return esc(value)
+    value = float(value)
+    if fmt == "pct":
+        return f"{value:.2%}"
+    if fmt == "int":
+        return f"{value:,.0f}"
+    if fmt in ("f2", "f4"):
+        return f"{value:.{fmt[1]}f}"
+    return f"{value:.4g}"
+
+
+def html_table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    """A table from pre-escaped cells; the columns in `numeric` are right-aligned."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
+                         for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_page(title: str, header: str, sections: list[tuple[str, str, str]]) -> str:
+    """A whole page: inline plotly.js (once), a header, a nav bar and (id, title, body) sections."""
+    nav = "".join(f'<a href="#{esc(sid)}">{esc(stitle)}</a>' for sid, stitle, _ in sections)
+    parts = "".join(f'<section id="{esc(sid)}"><h2>{esc(stitle)}</h2>{body}</section>'
+                    for sid, stitle, body in sections)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{esc(title)}</title><style>{CSS}</style>"
+        f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head>\n<body>"
+        f"<header>{header}</header><nav>{nav}</nav><main>{parts}</main></body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------- sections
+
+
+def section_overview(run: Run) -> str:
+    """Headline metric cards, the run's identity and every strategy parameter."""
+    cards = "".join(
+        f'<div class="card"><div class="k">{esc(k)}</div>'
+        f'<div class="v">{format_value(run.metrics.get(k), METRIC_FORMATS[k])}</div></div>'
+        for k in HEADLINE if k in run.metrics
+    )
+    cfg = run.config
+    ident = [["strategy", esc(cfg.get("strategy", "?"))], ["strategy file", esc(cfg.get("strategy_file", "-"))],
+             ["data", esc(cfg.get("data", "-"))], ["test span", esc(" to ".join(map(str, cfg.get("span") or [])))],
+             ["seed", esc(cfg.get("seed", "-"))], ["created", esc(cfg.get("created", "-"))],
+             ["run directory", esc(run.path)]]
+    params = cfg.get("params") or {}
+    prow = [[esc(k), f"<code>{esc(v if isinstance(v, str) else json.dumps(v, indent=1, default=str))}</code>"]
+            for k, v in params.items()]
+    body = f'<div class="cards">{cards}</div>' if cards else note("No metrics.json in this run.")
+    body += '<div class="params">' + html_table(["run", ""], ident)
+    body += html_table(["parameter", "value"], prow) if prow else note("No parameters in config.json.")
+    return body + "</div>"
+
+
+def section_performance(run: Run) -> str:
+    """Equity vs benchmark, the excess (relative) curve and the drawdowns."""
+    rets = run.table("returns")
+    if rets is None or rets.empty:
+        return note("No returns.parquet in this run: performance charts omitted.")
+    rets = rets.sort_values("date").set_index("date")
+    strat, bench = equity(rets["strategy"]), equity(rets["benchmark"])
+    fig = go.Figure([
+        go.Scatter(x=strat.index, y=strat, name="strategy", line=dict(color=STRATEGY_COLOR, width=2)),
+        go.Scatter(x=bench.index, y=bench, name="benchmark", line=dict(color=BENCHMARK_COLOR, width=1.5)),
+    ])
+    base_layout(fig, 380, "Equity (compounded daily returns, start = 1)", hovermode="x unified")
+    rel = strat / bench - 1.0
+    fig_x = go.Figure(go.Scatter(x=rel.index, y=rel, name="excess", fill="tozeroy",
+                                 line=dict(color=EXCESS_COLOR, width=1.5)))
+    base_layout(fig_x, 300, "Excess: strategy / benchmark equity - 1", hovermode="x unified")
+    fig_x.update_yaxes(tickformat=".1%")
+    fig_d = go.Figure([
+        go.Scatter(x=rets.index, y=drawdown(rets["strategy"]), name="strategy", fill="tozeroy",
+                   line=dict(color=LOSS_COLOR, width=1.2)),
+        go.Scatter(x=rets.index, y=drawdown(rets["benchmark"]), name="benchmark",
+                   line=dict(color=BENCHMARK_COLOR, width=1, dash="dot")),
+    ])
+    base_layout(fig_d, 300, "Drawdown of compounded equity", hovermode="x unified")
+    fig_d.update_yaxes(tickformat=".0%")
+    return chart_div("equity", fig) + '<div class="sa-grid">' + chart_div("excess", fig_x) \
+        + chart_div("drawdown", fig_d) + "</div>"
+
+
+def section_ic(run: Run) -> str:
+    """IC and rank IC by date with a rolling mean, and their distribution."""
+    ic = run.table("ic")
+    if ic is None or ic.empty:
+        return note("No ic.parquet in this run: IC charts omitted.")
+    ic = ic.sort_values("date").set_index("date")
+    fig = go.Figure([
+        go.Bar(x=ic.index, y=ic["ic"], name="IC", marker_color=STRATEGY_COLOR, opacity=0.45),
+        go.Scatter(x=ic.index, y=ic["rank_ic"], name="rank IC", mode="markers",
+                   marker=dict(color=RANK_COLOR, size=3), opacity=0.6),
+        go.Scatter(x=ic.index, y=rolling_mean(ic["ic"]), name=f"IC, {ROLLING_IC}-date mean",
+                   line=dict(color=STRATEGY_COLOR, width=2.2)),
+        go.Scatter(x=ic.index, y=rolling_mean(ic["rank_ic"]), name=f"rank IC, {ROLLING_IC}-date mean",
+                   line=dict(color=RANK_COLOR, width=2.2)),
+    ])
+    base_layout(fig, 360, "IC and rank IC by date", hovermode="x unified", bargap=0)
+    fig_h = go.Figure([
+        go.Histogram(x=ic["ic"], name="IC", marker_color=STRATEGY_COLOR, opacity=0.55, nbinsx=40),
+        go.Histogram(x=ic["rank_ic"], name="rank IC", marker_color=RANK_COLOR, opacity=0.55, nbinsx=40),
+    ])
+    base_layout(fig_h, 320, f"Distribution (mean IC {ic['ic'].mean():.4f}, rank IC {ic['rank_ic'].mean():.4f})",
+                barmode="overlay")
+    for value, color in ((ic["ic"].mean(), STRATEGY_COLOR), (ic["rank_ic"].mean(), RANK_COLOR)):
+        if np.isfinite(value):
+            fig_h.add_vline(x=value, line=dict(color=color, dash="dash", width=1.5))
+    fig_c = go.Figure([
+        go.Scatter(x=ic.index, y=ic["ic"].fillna(0).cumsum(), name="IC", line=dict(color=STRATEGY_COLOR, width=2)),
+        go.Scatter(x=ic.index, y=ic["rank_ic"].fillna(0).cumsum(), name="rank IC",
+                   line=dict(color=RANK_COLOR, width=2)),
+    ])
+    base_layout(fig_c, 320, "Cumulative IC (sum over dates)", hovermode="x unified")
+    return chart_div("ic", fig) + '<div class="sa-grid">' + chart_div("ic_hist", fig_h) \
+        + chart_div("ic_cumulative", fig_c) + "</div>"
+
+
+def section_quantiles(run: Run) -> str:
+    """Alphalens view: mean forward excess return per score quintile, and the top-minus-bottom spread."""
+    scores = run.table("scores")
+    if scores is None or scores.empty:
+        return note("No scores.parquet in this run: quantile charts omitted.")
+    table = quantile_labels(scores)
+    if table.empty:
+        return note(f"Too few scored assets with known labels for {N_QUANTILES} quantiles.")
+    means = table.mean()
+    colors = sample_colorscale("RdYlGn", [i / (N_QUANTILES - 1) for i in range(N_QUANTILES)])
+    fig = go.Figure(go.Bar(x=[f"Q{q}" for q in means.index], y=means.values, marker_color=colors,
+                           text=[f"{v:.3%}" for v in means.values], textposition="outside"))
+    base_layout(fig, 340, f"Mean label by score quintile (Q{N_QUANTILES} = top scores)", showlegend=False)
+    fig.update_yaxes(tickformat=".2%")
+    spread = (table[N_QUANTILES] - table[1]).dropna()
+    fig_s = go.Figure([
+        go.Bar(x=spread.index, y=spread, name="top - bottom", marker_color=EXCESS_COLOR, opacity=0.45),
+        go.Scatter(x=spread.index, y=rolling_mean(spread), name=f"{ROLLING_IC}-date mean",
+                   line=dict(color=EXCESS_COLOR, width=2.2)),
+    ])
+    base_layout(fig_s, 340, f"Top minus bottom quintile (mean {spread.mean():.3%})",
+                hovermode="x unified", bargap=0)
+    fig_s.update_yaxes(tickformat=".1%")
+    return '<div class="sa-grid">' + chart_div("quantile_returns", fig) + chart_div("quantile_spread", fig_s) \
+        + "</div>"
+
+
+def section_trading(run: Run) -> str:
+    """Turnover per rebalance and the number of holdings."""
+    reb = run.table("rebalances")
+    if reb is None or reb.empty:
+        return note("No rebalances.parquet in this run: turnover and holdings omitted.")
+    reb = reb.sort_values("date")
+    fig = go.Figure(go.Bar(x=reb["date"], y=reb["turnover"], name="turnover", marker_color=STRATEGY_COLOR))
+    base_layout(fig, 300, f"Turnover per rebalance (mean {reb['turnover'].mean():.1%})", showlegend=False)
+    fig.update_yaxes(tickformat=".0%")
+    fig_h = go.Figure(go.Scatter(x=reb["date"], y=reb["n_holdings"], mode="lines+markers", line_shape="hv",
+                                 marker=dict(size=4), line=dict(color=BENCHMARK_COLOR)))
+    base_layout(fig_h, 300, "Holdings after each rebalance", showlegend=False)
+    fig_h.update_yaxes(rangemode="tozero", tickformat="d")
+    return '<div class="sa-grid">' + chart_div("turnover", fig) + chart_div("holdings", fig_h) + "</div>"
+
+
+def _retrain_colors(dates: Iterable[pd.Timestamp]) -> dict[pd.Timestamp, str]:
+    """One Viridis colour per retrain date, dark (early) to light (late), so colour reads as time."""
+    dates = sorted(set(dates))
+    if len(dates) == 1:
+        return {dates[0]: sample_colorscale("Viridis", [0.0])[0]}
+    return dict(zip(dates, sample_colorscale("Viridis", [i / (len(dates) - 1) * 0.9 for i in range(len(dates))])))
+
+
+def _with_seed(train: pd.DataFrame) -> pd.DataFrame:
+    """training rows with a `seed` (0 when absent) and a boolean `chosen` (the epoch whose weights were kept;
+    the best-valid-loss epoch of each seed when the column is absent)."""
+    train = train if "seed" in train.columns else train.assign(seed=0)
+    if "chosen" in train.columns:
+        return train.assign(chosen=train["chosen"].fillna(False).astype(bool))
+    best = train.groupby(["retrain_date", "seed"])["valid_loss"].transform("min")
+    return train.assign(chosen=train["valid_loss"].eq(best))
+
+
+def training_summary(train: pd.DataFrame) -> pd.DataFrame:
+    """Per retrain: seeds tried, epochs run, the kept epoch(s), their valid loss and the mean clip rate."""
+    rows = []
+    for date, grp in _with_seed(train).groupby("retrain_date"):
+        kept = grp[grp["chosen"]]
+        rows.append({
+            "retrain_date": date.date(),
+            "seeds": grp["seed"].nunique(),
+            "epochs run": int(grp.groupby("seed")["epoch"].count().max()),
+            "kept epoch": ", ".join(str(int(e)) for e in sorted(kept["epoch"].unique())) or "-",
+            "kept valid loss": kept["valid_loss"].mean() if len(kept) else np.nan,
+            "final train loss": grp.sort_values("epoch").groupby("seed")["train_loss"].last().mean(),
+            "mean clip rate": grp["clip_rate"].mean() if "clip_rate" in grp else np.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def _loss_figure(train: pd.DataFrame, colors: dict[pd.Timestamp, str]) -> go.Figure:
+    """Train and valid loss by epoch, one line per (retrain, seed), a marker on the kept epoch."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss", "valid loss"), horizontal_spacing=0.07)
+    shown: set[pd.Timestamp] = set()
+    for (date, seed), grp in train.groupby(["retrain_date", "seed"]):
+        grp, label = grp.sort_values("epoch"), str(date.date())
+        kept = grp[grp["chosen"]]
+        for col, loss in ((1, "train_loss"), (2, "valid_loss")):
+            style = dict(legendgroup=label, line=dict(color=colors[date], width=1.6),
+                         hovertemplate=f"retrain {label} seed {seed}<br>epoch %{{x}}: %{{y:.5g}}<extra></extra>")
+            fig.add_trace(go.Scatter(x=grp["epoch"], y=grp[loss], mode="lines", name=label,
+                                     showlegend=date not in shown, **style), row=1, col=col)
+            shown.add(date)
+            if len(kept):
+                fig.add_trace(go.Scatter(x=kept["epoch"], y=kept[loss], mode="markers", name=f"{label} kept",
+                                         showlegend=False, marker=dict(color=colors[date], size=8, symbol="star"),
+                                         **{k: v for k, v in style.items() if k != "line"}), row=1, col=col)
+    base_layout(fig, 360, "Training curves per retrain, every seed (star: the epoch whose weights were kept)")
+    fig.update_layout(legend=dict(orientation="v", y=1.0, yanchor="top", x=1.01, xanchor="left",
+                                  title=dict(text="retrain")), margin=dict(r=110))
+    fig.update_xaxes(title_text="epoch", **_epoch_ticks(train))
+    return fig
+
+
+def _epoch_ticks(train: pd.DataFrame) -> dict[str, Any]:
+    """Whole-number epoch ticks when there are few epochs (plotly would otherwise show 0.5, 1.5)."""
+    return dict(tick0=0, dtick=1) if train["epoch"].max() - train["epoch"].min() <= 15 else {}
+
+
+def section_training(run: Run) -> str:
+    """Per-retrain train/valid loss curves and gradient clip rates, with a summary table."""
+    train = run.table("training")
+    if train is None or train.empty:
+        return note("No training curves in this run (no training.parquet, or a model without epochs).")
+    train = _with_seed(train)
+    colors = _retrain_colors(train["retrain_date"])
+    body = chart_div("training_loss", _loss_figure(train, colors))
+    if "clip_rate" in train.columns:
+        body += chart_div("clip_rate", _clip_rate_figure(train, colors))
+    else:
+        body += note("training.parquet has no clip_rate column: clip rates omitted.")
+    summary = training_summary(train)
+    rows = [[esc(r["retrain_date"]), esc(r["seeds"]), esc(r["epochs run"]), esc(r["kept epoch"]),
+             format_value(r["kept valid loss"]), format_value(r["final train loss"]),
+             format_value(r["mean clip rate"], "pct")] for r in summary.to_dict("records")]
+    return body + html_table(list(summary.columns), rows, numeric={1, 2, 3, 4, 5, 6})
+
+
+def _clip_rate_figure(train: pd.DataFrame, colors: dict[pd.Timestamp, str]) -> go.Figure:
+    """Share of optimiser steps whose gradient was clipped: by epoch per retrain (mean over seeds), and per retrain."""
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.08,
+                        subplot_titles=("by epoch (mean over seeds)", "mean over epochs and seeds, by retrain"))
+    by_epoch = train.groupby(["retrain_date", "epoch"], as_index=False)["clip_rate"].mean()
+    for date, grp in by_epoch.groupby("retrain_date"):
+        fig.add_trace(go.Scatter(x=grp["epoch"], y=grp["clip_rate"], mode="lines+markers", name=str(date.date()),
+                                 marker=dict(size=4), line=dict(color=colors[date], width=1.5), showlegend=False),
+                      row=1, col=1)
+    mean = train.groupby("retrain_date")["clip_rate"].mean()
+    fig.add_trace(go.Bar(x=[str(d.date()) for d in mean.index], y=mean.values, showlegend=False,
+                         marker_color=[colors[d] for d in mean.index]), row=1, col=2)
+    fig.update_xaxes(type="category", row=1, col=2)
+    never = " (no step was clipped)" if not (train["clip_rate"] > 0).any() else ""
+    base_layout(fig, 320, "Gradient clipping rate: share of steps clipped by norm" + never)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_xaxes(title_text="epoch", row=1, col=1, **_epoch_ticks(train))
+    return fig
+
+
+def section_gradient_flow(run: Run) -> str:
+    """Gradient norm reaching each step of the input window (lag 0 = last step): does the model use the past?"""
+    grad = run.table("gradient_flow")
+    if grad is None or grad.empty:
+        return note("No gradient_flow.parquet in this run: gradient-flow curve omitted.")
+    grad = grad.assign(model=grad["model"].astype(str)) if "model" in grad.columns else grad.assign(model="")
+    grad = grad.groupby(["model", "retrain_date", "lag"], as_index=False)["grad_norm"].mean()
+    colors = _retrain_colors(grad["retrain_date"])
+    models = list(grad["model"].unique())
+    dashes = dict(zip(models, ["solid", "dash", "dot", "dashdot", "longdash"] * 4))
+    fig = go.Figure()
+    for (model, date), grp in grad.groupby(["model", "retrain_date"]):
+        label = f"{model} {date.date()}".strip()
+        fig.add_trace(go.Scatter(x=grp["lag"], y=grp["grad_norm"], mode="lines", name=label,
+                                 line=dict(color=colors[date], width=1.2, dash=dashes[model]), opacity=0.6))
+    for model in models:
+        mean = grad[grad["model"] == model].groupby("lag")["grad_norm"].mean()
+        fig.add_trace(go.Scatter(x=mean.index, y=mean.values, mode="lines", name=f"mean {model}".strip(),
+                                 line=dict(color="#000", width=3, dash=dashes[model])))
+    log = bool((grad["grad_norm"] > 0).all())
+    base_layout(fig, 380, "Gradient flow through time: |d loss / d input| by lag" + (" (log scale)" if log else ""))
+    fig.update_layout(legend=dict(orientation="v", y=1.0, yanchor="top", x=1.01, xanchor="left"), margin=dict(r=140))
+    fig.update_xaxes(title_text="lag (steps before the end of the window; 0 = last step)", autorange="reversed")
+    fig.update_yaxes(type="log" if log else "linear", title_text="grad norm")
+    return chart_div("gradient_flow", fig)
+
+
+def section_metrics(run: Run) -> str:
+    """Every metric with its value and the convention that produced it."""
+    if not run.metrics:
+        return note("No metrics.json in this run.")
+    rows = []
+    known = [m for m, _, _ in METRICS if m in run.metrics]
+    extra = [m for m in run.metrics if m not in METRIC_FORMATS and m != "seconds"]
+    for name in known + extra:
+        rows.append([f"<code>{esc(name)}</code>", format_value(run.metrics[name], METRIC_FORMATS.get(name, "g")),
+                     esc(METRIC_CONVENTIONS.get(name, ""))])
+    for phase, secs in (run.metrics.get("seconds") or {}).items():
+        rows.append([f"<code>seconds.{esc(phase)}</code>", format_value(secs, "f2"),
+                     esc(f"Wall-clock seconds spent in the {phase} phase.")])
+    return html_table(["metric", "value", "convention"], rows, numeric={1})
+
+
+SECTIONS: list[tuple[str, str, Callable[[Run], str]]] = [
+    ("overview", "Run", section_overview),
+    ("performance", "Performance", section_performance),
+    ("ic", "Information coefficient", section_ic),
+    ("quantiles", "Returns by score quintile", section_quantiles),
+    ("trading", "Trading", section_trading),
+    ("training", "Training", section_training),
+    ("gradient-flow", "Gradient flow", section_gradient_flow),
+    ("metrics", "Metrics and conventions", section_metrics),
+]
+
+
+def render_section(build: Callable[[Run], str], run: Run) -> str:
+    """A section's html; a section that fails shows the error instead of failing the whole report."""
+    try:
+        return build(run)
+    except Exception as exc:  # one malformed file must not cost the rest of the report
+        warnings.warn(f"report section {build.__name__} failed: {exc!r}", stacklevel=2)
+        return f'<p class="sa-error">This section could not be drawn: {esc(type(exc).__name__)}: {esc(exc)}</p>'
+
+
+def report_header(run: Run) -> str:
+    """The page header: strategy, model, data and test span."""
+    cfg = run.config
+    params = cfg.get("params") or {}
+    span = " to ".join(map(str, cfg.get("span") or [])) or "?"
+    sub = f"model {params.get('model', '?')} · data {cfg.get('data', '?')} · test {span} · run {run.name}"
+    problems = "".join(f'<p class="sa-error">{esc(p)}</p>' for p in run.problems)
+    return f"<h1>{esc(cfg.get('strategy', 'seqalpha run'))}</h1><div class=\"sub\">{esc(sub)}</div>{problems}"
+
+
+def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the run's report (default run_dir/report.html) and return its path."""
+    run = load_run(run_dir)
+    sections = [(sid, title, render_section(build, run)) for sid, title, build in SECTIONS]
+    title = f"{run.config.get('strategy', 'seqalpha')} · {run.name}"
+    path = Path(out) if out is not None else run.path / REPORT_NAME
+    path.write_text(html_page(title, report_header(run), sections), encoding="utf-8")
+    return path
