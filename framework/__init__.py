@@ -7,8 +7,16 @@ from .panel import DataError, Panel, panel_from_frame
 from .result import BacktestResult
 from .samples import SampleSet
 from .strategy import Strategy, StrategyError, load_strategy_file
-from .torch_model import TorchSequenceModel
 
 __all__ = ["BacktestResult", "DataError", "Model", "Panel", "SampleSet", "Strategy", "StrategyError",
            "TorchSequenceModel", "hookimpl", "load_strategy_file", "panel_from_frame", "run_backtest"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Import torch only when a torch model is asked for (listing runs or building reports stays fast)."""
+    if name == "TorchSequenceModel":
+        from .torch_model import TorchSequenceModel
+
+        return TorchSequenceModel
+    raise AttributeError(f"module 'framework' has no attribute {name!r}")

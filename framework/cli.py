@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import importlib.util
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -67,7 +68,34 @@ def cmd_run(args) -> int:
         print(f"{cls.__name__}  model={strategy.model}  data={result.config['data']}  "
               f"test {result.config['span'][0]}..{result.config['span'][1]}")
     print(format_metrics(result.metrics))
-    print(f"run directory: {out}")
+    from .report import build_report
+
+    t0 = time.perf_counter()
+    report = build_report(out)
+    print(f"run directory: {out}  (report: {report}, built in {time.perf_counter() - t0:.1f}s)")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import build_report
+
+    print(build_report(args.run_dir))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .runs import format_table, list_runs
+
+    print(format_table(list_runs(args.dir, sort=args.sort)))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .runs import compare_runs, format_table
+
+    print(format_table(compare_runs(args.runs, out_html=args.out).reset_index()))
+    if args.out:
+        print(f"comparison page: {args.out}")
     return 0
 
 
@@ -112,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     sub.add_parser("plugins", help="list plugins and what each registered").set_defaults(func=cmd_plugins)
     sub.add_parser("models", help="list registered models").set_defaults(func=cmd_models)
+    report = sub.add_parser("report", help="(re)build RUN_DIR/report.html")
+    report.add_argument("run_dir")
+    report.set_defaults(func=cmd_report)
+    runs = sub.add_parser("runs", help="list saved runs, newest first")
+    runs.add_argument("dir", nargs="?", default="runs")
+    runs.add_argument("--sort", default="created", help="column to sort by (sharpe, ic, rank_ic, created, ...)")
+    runs.set_defaults(func=cmd_runs)
+    compare = sub.add_parser("compare", help="metrics of several runs side by side, and an overlay page")
+    compare.add_argument("runs", nargs="+")
+    compare.add_argument("--out", help="write the HTML comparison page here")
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 
