@@ -248,8 +248,10 @@ def _run(strategy: Strategy, data, out, registries, progress: Progress) -> Backt
 
     with timer.phase("simulate"):
         progress.log("simulating orders with vectorbt")
+        costs = engine.Costs(fees=strategy.fees, slippage=strategy.slippage, buy_cost=strategy.buy_cost,
+                             sell_cost=strategy.sell_cost, min_cost=strategy.min_cost)
         sim = engine.simulate(dates, assets, panel.close, prep.exec_price, panel.tradable(), decisions, start=t0 + 1,
-                              fees=strategy.fees, slippage=strategy.slippage, init_cash=strategy.init_cash)
+                              init_cash=strategy.init_cash, costs=costs, limit_threshold=strategy.limit_threshold)
         bench = _benchmark_returns(strategy, panel, prep.universe)[t0 + 1:]
         returns = pd.DataFrame({"date": dates[t0 + 1:], "strategy": sim.returns.to_numpy(), "benchmark": bench})
     result = _assemble(strategy, panel, prep, data, score_rows, weight_rows, training_rows, decisions, sim,

@@ -43,22 +43,63 @@ def _ffill(a: np.ndarray) -> np.ndarray:
     return pd.DataFrame(a).ffill().to_numpy()
 
 
+@dataclass
+class Costs:
+    """Trading costs: vectorbt's proportional ``fees`` and ``slippage`` plus Qlib's side-specific rates.
+
+    A buy pays ``fees + buy_cost``, a sell ``fees + sell_cost``, and no order pays less
+    than ``min_cost`` (in cash units), as Qlib's open_cost/close_cost/min_cost.
+    """
+
+    fees: float = 0.0
+    slippage: float = 0.0
+    buy_cost: float = 0.0
+    sell_cost: float = 0.0
+    min_cost: float = 0.0
+
+    @property
+    def side_specific(self) -> bool:
+        return self.buy_cost != self.sell_cost or self.min_cost > 0
+
+
+def limit_moves(close: np.ndarray, exec_price: np.ndarray, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """(limit_up, limit_down) per bar: the execution price moved at least +-threshold from the previous close."""
+    if not threshold:
+        z = np.zeros(close.shape, dtype=bool)
+        return z, z
+    prev = np.vstack([np.full((1, close.shape[1]), np.nan), _ffill(close.astype(np.float64))[:-1]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = exec_price / prev - 1.0
+    eps = 1e-4
+    return change >= threshold - eps, change <= -threshold + eps
+
+
 def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_price: np.ndarray,
              tradable: np.ndarray, decisions: dict[int, np.ndarray], start: int, fees: float = 0.0,
-             slippage: float = 0.0, init_cash: float = 1e8) -> Simulation:
-    """Simulate bars ``start..T-1``. ``decisions[t]`` is the target weight vector (N,) decided at bar t."""
+             slippage: float = 0.0, init_cash: float = 1e8, costs: Costs | None = None,
+             limit_threshold: float | None = None) -> Simulation:
+    """Simulate bars ``start..T-1``. ``decisions[t]`` is the target weight vector (N,) decided at bar t.
+
+    With ``limit_threshold`` (China's 0.1), an asset at limit up gets no order unless its
+    target weight fell (a sale), one at limit down none unless its target rose (a buy).
+    """
+    costs = costs or Costs(fees=fees, slippage=slippage)
     T, N = close.shape
     close = close.astype(np.float64)
     listed = np.isfinite(close)
     last_close = _ffill(close)
     valuation = pd.DataFrame(last_close).bfill().to_numpy()  # never NaN where a position can exist
     price = np.where(np.isfinite(exec_price), exec_price, np.nan).astype(np.float64)
+    up, down = limit_moves(close, price, limit_threshold)
     size = np.full((T, N), np.nan)
-    for t, w in decisions.items():
+    previous = np.zeros(N)
+    for t in sorted(decisions):
         if t + 1 >= T:
             continue  # no next bar to trade on
-        row = np.asarray(w, dtype=np.float64)
-        size[t + 1] = np.where(tradable[t + 1] & np.isfinite(price[t + 1]), row, np.nan)
+        row = np.asarray(decisions[t], dtype=np.float64)
+        blocked = (up[t + 1] & (row >= previous)) | (down[t + 1] & (row <= previous))
+        size[t + 1] = np.where(tradable[t + 1] & np.isfinite(price[t + 1]) & ~blocked, row, np.nan)
+        previous = row
     # Delisting: the first bar after an asset's last price, sell everything at that last price.
     any_listed = listed.any(axis=0)
     last_bar = np.where(any_listed, T - 1 - np.argmax(listed[::-1], axis=0), -1)
@@ -68,11 +109,24 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
     sl = slice(start, T)
     idx = dates[sl]
     df = lambda a: pd.DataFrame(a[sl], index=idx, columns=assets)  # noqa: E731
-    pf = vbt().Portfolio.from_orders(
-        close=df(valuation), size=df(size), size_type="targetpercent", price=df(np.where(np.isfinite(price), price, valuation)),
-        direction="both", fees=fees, slippage=slippage, init_cash=init_cash, cash_sharing=True,
-        group_by=True, call_seq="auto", freq="1D",
-    )
+    fill_price = np.where(np.isfinite(price), price, valuation)
+
+    def run(fee_rates):
+        return vbt().Portfolio.from_orders(
+            close=df(valuation), size=df(size), size_type="targetpercent", price=df(fill_price), direction="both",
+            fees=fee_rates, slippage=costs.slippage, init_cash=init_cash, cash_sharing=True, group_by=True,
+            call_seq="auto", freq="1D",
+        )
+
+    pf = run(costs.fees + (costs.buy_cost + costs.sell_cost) / 2)
+    if costs.side_specific:  # re-run with each order's own side rate, raised to meet the minimum cost
+        rates = None
+        for _ in range(6):  # order values depend on the fees: iterate to a fixed point (2-3 passes in practice)
+            new = _order_rates(pf.orders.values, costs, (T - start, N))
+            if rates is not None and np.allclose(new, rates, rtol=1e-9, atol=0):
+                break
+            rates = new
+            pf = run(df(np.pad(rates, ((start, 0), (0, 0)))))
     rec = pf.orders.values
     traded = np.zeros(len(idx))
     np.add.at(traded, rec["idx"], np.abs(rec["size"] * rec["price"]))
@@ -80,6 +134,16 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
     n_delisted = sum((int(i), int(c)) in sold_delisted for i, c in zip(rec["idx"], rec["col"]))
     return Simulation(returns=pf.returns(), value=pf.value(), traded_value=pd.Series(traded, index=idx),
                       n_delisted_sold=int(n_delisted), portfolio=pf)
+
+
+def _order_rates(rec, costs: Costs, shape: tuple[int, int]) -> np.ndarray:
+    """Per-cell fee rates for the given orders: the side's rate, or min_cost / value when that is larger."""
+    rates = np.full(shape, costs.fees)
+    value = np.abs(rec["size"] * rec["price"])
+    side_rate = np.where(rec["side"] == 0, costs.fees + costs.buy_cost, costs.fees + costs.sell_cost)
+    with np.errstate(divide="ignore"):
+        rates[rec["idx"], rec["col"]] = np.maximum(side_rate, np.where(value > 0, costs.min_cost / value, 0.0))
+    return rates
 
 
 def equal_weight_benchmark(close: np.ndarray, universe: np.ndarray) -> np.ndarray:

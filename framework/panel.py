@@ -79,11 +79,17 @@ class Panel:
         return np.isfinite(self.close)
 
     def tradable(self) -> np.ndarray:
-        """(dates, assets) bool: a price exists and, where volume is known, volume > 0 (not suspended)."""
+        """(dates, assets) bool: a price exists and volume is not 0 (suspended).
+
+        NaN volume counts as suspended only where the source says so (meta
+        ``nan_volume_is_suspended``, set by the Qlib source); elsewhere it is unknown.
+        """
         ok = self.listed()
         if self.has("volume"):
             vol = self.field("volume")
             ok &= ~(np.isfinite(vol) & (vol <= 0))
+            if self.meta.get("nan_volume_is_suspended"):
+                ok &= np.isfinite(vol)
         return ok
 
     def eligible(self) -> np.ndarray:

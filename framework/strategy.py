@@ -48,6 +48,10 @@ class Strategy:
     portfolio_params: dict = {"k": 10}
     fees: float = 0.001
     slippage: float = 0.0
+    buy_cost: float = 0.0  # extra rate on buys (Qlib open_cost), on top of fees
+    sell_cost: float = 0.0  # extra rate on sells (Qlib close_cost, e.g. stamp duty)
+    min_cost: float = 0.0  # minimum cost per order, cash units (Qlib min_cost)
+    limit_threshold: float | None = None  # e.g. 0.095: no buying at limit up, no selling at limit down
     init_cash: float = 1e8
     benchmark: str | None = None  # None: the panel's benchmark if it has one, else equal-weight universe
     seed: int = 0

@@ -61,3 +61,34 @@ def test_equal_weight_benchmark_uses_yesterdays_members():
     universe = np.array([[True, False], [True, True], [True, True]])
     b = engine.equal_weight_benchmark(close, universe)
     assert b[1] == pytest.approx(0.1) and b[2] == pytest.approx(0.0)
+
+
+def test_side_specific_costs_and_minimum():
+    dates, assets, close = _prices()
+    decisions = {0: np.array([1.0, 0.0]), 4: np.array([0.0, 1.0])}
+    sim = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), decisions, start=0, init_cash=1000.0,
+                          costs=engine.Costs(buy_cost=0.001, sell_cost=0.01, min_cost=5.0))
+    rec = sim.portfolio.orders.values
+    value = np.abs(rec["size"] * rec["price"])
+    rate = rec["fees"] / value
+    buy, sell = rec["side"] == 0, rec["side"] == 1
+    # orders of ~1000: a buy pays max(0.1%, 5/value) = the minimum 5; the sell pays 1%, above the minimum
+    np.testing.assert_allclose(rec["fees"][buy], np.maximum(0.001 * value[buy], 5.0), rtol=1e-6)
+    np.testing.assert_allclose(rate[sell], np.maximum(0.01, 5.0 / value[sell]), rtol=1e-6)
+
+
+def test_limit_up_blocks_buys_and_limit_down_blocks_sales():
+    dates, assets, close = _prices()
+    close[3, 0] = close[2, 0] * 1.10  # X limit up on the first execution bar
+    close[4:, 0] = close[3, 0]
+    close[6, 1] = close[5, 1] * 0.90  # Y limit down on the second execution bar
+    close[7:, 1] = close[6, 1]
+    decisions = {2: np.array([0.5, 0.5]), 5: np.array([0.5, 0.0])}
+    sim = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), decisions, start=0,
+                          limit_threshold=0.095)
+    rec = sim.portfolio.orders.values
+    assert not ((rec["idx"] == 3) & (rec["col"] == 0)).any()  # no buying X at limit up
+    assert ((rec["idx"] == 3) & (rec["col"] == 1)).any()  # Y bought as usual
+    assert not ((rec["idx"] == 6) & (rec["col"] == 1)).any()  # no selling Y at limit down
+    free = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), decisions, start=0)
+    assert ((free.portfolio.orders.values["idx"] == 3) & (free.portfolio.orders.values["col"] == 0)).any()
