@@ -8,8 +8,10 @@ import pandas as pd
 _ALIASES = {"M": "MS", "ME": "MS", "Q": "QS", "QE": "QS", "Y": "YS", "A": "YS", "YE": "YS", "BM": "BMS"}
 
 
-def schedule_bars(dates: pd.DatetimeIndex, rule: str | int) -> np.ndarray:
+def schedule_bars(dates: pd.DatetimeIndex, rule: str | int | None) -> np.ndarray:
     """Sorted indices into ``dates``: the first bar of each period (offset alias) or every n bars (int).
+
+    ``None`` means only the first bar (for ``retrain``: fit once, Qlib's static split).
 
     The first bar is always included. "W" is weekly, "M"/"MS" monthly, "QS" quarterly,
     "2QS" half-yearly, "D" every bar; any pandas offset alias works.
@@ -17,6 +19,8 @@ def schedule_bars(dates: pd.DatetimeIndex, rule: str | int) -> np.ndarray:
     n = len(dates)
     if n == 0:
         return np.array([], dtype=np.int64)
+    if rule is None:
+        return np.array([0], dtype=np.int64)
     if isinstance(rule, bool):
         raise ValueError(f"schedule must be a pandas offset alias or a positive int, got {rule!r}")
     if isinstance(rule, (int, np.integer)) or (isinstance(rule, str) and rule.isdigit()):

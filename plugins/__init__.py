@@ -8,4 +8,5 @@ DEFAULT_PLUGINS = [
     "plugins.synthetic",
     "plugins.tabular",
     "plugins.qlib_data",
+    "plugins.french",
 ]

@@ -1,0 +1,33 @@
+"""A model plugin in a few lines: a one-layer temporal convolution (the README's example).
+
+Use it with:  seqalpha run strategies/lstm_topk.py --plugins-dir examples/plugins --set model=tcn
+"""
+
+from torch import nn
+
+from framework import TorchSequenceModel, hookimpl
+
+
+class TinyConv(nn.Module):
+    def __init__(self, n_features: int, channels: int):
+        super().__init__()
+        self.conv = nn.Conv1d(n_features, channels, kernel_size=3, padding=1)
+        self.head = nn.Linear(channels, 1)
+
+    def forward(self, x):  # x: [B, L, F]
+        h = self.conv(x.transpose(1, 2)).relu()  # [B, C, L]
+        return self.head(h[:, :, -1]).squeeze(-1)
+
+
+class TCN(TorchSequenceModel):
+    """A one-layer temporal convolution read at the last step."""
+
+    defaults = {**TorchSequenceModel.defaults, "channels": 16}
+
+    def build_network(self, n_features: int) -> nn.Module:
+        return TinyConv(n_features, self.params["channels"])
+
+
+@hookimpl
+def register_models(register):
+    register("tcn", TCN)

@@ -1,0 +1,40 @@
+"""Qlib's GRU Alpha360 benchmark on the CSI 300, as closely as this data allows.
+
+Point-in-time CSI 300 universe, ``raw`` features (Alpha360 in log space: open, high,
+low, close over today's close, volume over today's volume, 60 bars), robust z-score
+fitted on the training window, label = next-day excess return (close t+1 to t+2),
+one fit on 2010-2016 (the last 2/7, about 2015-2016, is the validation slice for early
+stopping), test 2017-01-01 to 2020-08-01, TopkDropout k=50 n_drop=5, buy 0.05%,
+sell 0.15%, minimum 5 per order, benchmark SH000300, China's price limit on.
+
+Speed on 2 CPU cores: each epoch trains on a random 150,000 of the ~340,000 training
+windows (max_train_samples) with batch 1024, and early stopping has patience 2
+(on this data Qlib's best epoch was its first). See benchmarks/csi300.py.
+"""
+
+from framework import Strategy
+
+
+class Csi300Gru(Strategy):
+    data = "qlib:../shared/data/cn_csi300_qlib?universe=csi300&benchmark=SH000300"
+    feature_set = "raw"
+    normalize = "robust"
+    model = "gru"
+    model_params = {"hidden_size": 64, "num_layers": 2, "dropout": 0.0, "lr": 1e-3, "batch_size": 1024,
+                    "epochs": 8, "patience": 2, "max_train_samples": 150_000}
+    window = 60
+    horizon = 1
+    test_start = "2017-01-01"
+    test_end = "2020-08-01"
+    retrain = None  # one fit, as Qlib's benchmark
+    valid_fraction = 2 / 7  # 2010-2016 sample dates: the last two years validate
+    rebalance = "D"
+    portfolio = "topk_dropout"
+    portfolio_params = {"k": 50, "n_drop": 5}
+    fees = 0.0
+    buy_cost = 0.0005
+    sell_cost = 0.0015
+    min_cost = 5.0
+    limit_threshold = 0.095
+    benchmark = "SH000300"
+    seed = 0
