@@ -71,6 +71,7 @@ def performance(returns: pd.Series, benchmark: pd.Series, ppy: int) -> dict[str,
         "excess_annual_return": float(active.mean() * ppy) if n else float("nan"),
         "information_ratio": _ratio(active.mean(), asd) * np.sqrt(ppy) if n > 1 else float("nan"),
         "benchmark_max_drawdown": max_drawdown(b),
+        "excess_max_drawdown": max_drawdown(active),  # of compounded active returns (Qlib: summed)
         "total_return": growth - 1.0,
     }
 
