@@ -8,17 +8,24 @@ decided at t are traded at t+1 by the engine.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import cache as _cache
 from . import engine, metrics
+from .cache import ModelCache
+from .checkpoint import Checkpoint
 from .data import load_panel
+from .ensemble import SeedEnsemble, seed_metrics
 from .feature_sets import FeatureSet, WindowTransform
 from .features import check_window, cross_sectional_normalize, excess_labels, history_count, zscore_by_date
 from .panel import DataError, Panel
@@ -170,29 +177,53 @@ def test_bars(strategy: Strategy, dates: pd.DatetimeIndex) -> tuple[int, int]:
 
 
 def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None = None, out: str | Path | None = None,
-                 plugins: Iterable[object] = (), progress: bool | None = None, **overrides) -> BacktestResult:
+                 plugins: Iterable[object] = (), progress: bool | None = None, resume: bool = False,
+                 **overrides) -> BacktestResult:
     """Run a strategy end to end and return its BacktestResult (written to ``out`` when given).
 
     ``strategy`` is a Strategy subclass or instance; ``data`` a URI or a Panel that
     overrides the strategy's ``data``; ``plugins`` extra plugin objects (modules with
     @hookimpl functions) registered for this run only; ``overrides`` set parameters.
+    With ``out``, the loop checkpoints into ``out/checkpoint/`` after each finished
+    retrain segment; ``resume=True`` continues from there (same numbers as a run that
+    was never stopped).
     """
     if isinstance(strategy, type):
         strategy = strategy(**overrides)
     elif overrides:
         raise StrategyError("pass parameter overrides with a Strategy class, not an instance")
+    if resume and out is None:
+        raise StrategyError("resume=True needs the run directory (out=...) of the run to continue")
     strategy_module = sys.modules.get(type(strategy).__module__)
     extra = [*plugins] + ([strategy_module] if strategy_module is not None and _has_hookimpls(strategy_module) else [])
     with temporary_plugins(*extra):
         registries = collect_registries()
-        return _run(strategy, data, out, registries, Progress(enabled=progress))
+        return _run(strategy, data, out, registries, Progress(enabled=progress), resume)
 
 
 def _has_hookimpls(module: object) -> bool:
     return any(hasattr(getattr(module, name, None), "seqalpha_impl") for name in dir(module))
 
 
-def _run(strategy: Strategy, data, out, registries, progress: Progress) -> BacktestResult:
+@dataclass
+class LoopState:
+    """What the simulation clock accumulates; lists only grow, so a checkpoint saves what each segment added."""
+
+    scores: list = field(default_factory=list)  # DataFrames t, i, score
+    seed_scores: list = field(default_factory=list)  # DataFrames t, i, seed, score
+    weights: list = field(default_factory=list)  # DataFrames date, asset, weight
+    training: list = field(default_factory=list)  # per-epoch dicts
+    gradient_flow: list = field(default_factory=list)  # dicts retrain_date, lag, grad_norm, model
+    retrains: list = field(default_factory=list)  # per-retrain dicts: date, seconds, fits, cache_hits
+    decisions: list = field(default_factory=list)  # (t, weights over all assets)
+    weights_now: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    timer: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _run(strategy: Strategy, data, out, registries, progress: Progress, resume: bool = False) -> BacktestResult:
     timer = Timer()
     wall0 = time.perf_counter()
     data = data if data is not None else strategy.data
@@ -210,39 +241,65 @@ def _run(strategy: Strategy, data, out, registries, progress: Progress) -> Backt
     test = np.arange(t0, t1 + 1)
     retrain_at = set((schedule_bars(dates[t0:t1 + 1], strategy.retrain) + t0).tolist())
     rebalance_at = set((schedule_bars(dates[t0:t1 + 1], strategy.rebalance) + t0).tolist())
+    trainer = Trainer(strategy, prep, model_entry, model_params, ModelCache() if strategy.cache else None, progress)
+
+    state, start = LoopState(), t0
+    ckpt = None
+    if out is not None:
+        ckpt = Checkpoint(Path(out) / "checkpoint", _run_fingerprint(strategy, data, prep, model_entry, t0, t1))
+        restored = ckpt.load() if resume else None
+        if restored is not None:
+            start, saved = restored
+            state = LoopState(**saved)
+            progress.log(f"resuming at {dates[start].date()} after {len(state.retrains)} finished retrains")
+        else:
+            if resume:
+                progress.log(f"no checkpoint in {out}: starting from the beginning")
+            ckpt.clear()
+    for phase, seconds in state.timer.items():
+        timer.seconds[phase] = timer.seconds.get(phase, 0.0) + seconds
+    decisions = dict(state.decisions)
     pm.hook.backtest_started(strategy=strategy, panel=panel)
 
-    model, scores_now, weights_now = None, None, pd.Series(dtype=float)
-    score_rows, weight_rows, training_rows, decisions = [], [], [], {}
     retrains = sorted(retrain_at)
     bar = progress.bar(len(test), "backtest")
-    for t in test:  # ---- the simulation clock --------------------------------------------
+    bar.update(start - t0)
+    by_date: dict = {}
+    for t in test[test >= start]:  # ---- the simulation clock ----------------------------------
         if t in retrain_at:
+            if ckpt is not None and t > start:  # the previous segment is finished: save it
+                state.timer = {k: v for k, v in timer.seconds.items() if k != "data"}
+                ckpt.save(t, state.as_dict())
             with timer.phase("train"):
                 prep.fit_normalizer(training_dates(t, strategy)[0])
-                model, info = _retrain(t, strategy, prep, registries, model_entry, model_params, progress)
-            training_rows += [{"retrain_date": dates[t], "seed": model_params.get("seed", strategy.seed), **r}
-                              for r in info.get("history", [])]
+                model = trainer.retrain(t, state)
             with timer.phase("predict"):  # score every bar until the next retrain with this model
                 nxt = next((r for r in retrains if r > t), t1 + 1)
                 segment = prep.samples_at(np.arange(t, nxt), need_label=False)
-                seg_scores = np.asarray(model.predict(segment), dtype=np.float64)
+                members = model.predict_members(segment) if isinstance(model, SeedEnsemble) else None
+                seg_scores = members.mean(axis=0) if members is not None else np.asarray(model.predict(segment),
+                                                                                         dtype=np.float64)
                 if seg_scores.shape != (len(segment),) or not np.isfinite(seg_scores).all():
                     raise RuntimeError(f"model {strategy.model!r} returned {seg_scores.shape} scores with "
                                        f"non-finite values; expected ({len(segment)},) finite floats")
                 scores_now = pd.DataFrame({"t": segment.t, "i": segment.i, "score": seg_scores})
                 by_date = dict(tuple(scores_now.groupby("t")))
+                if members is not None:
+                    state.seed_scores += [pd.DataFrame({"t": segment.t, "i": segment.i, "seed": seed, "score": m})
+                                          for seed, m in zip(model.seeds, members)]
         today = by_date.get(t)
         if today is not None:
-            score_rows.append(today)
+            state.scores.append(today)
         if t in rebalance_at:
             scores = (pd.Series(today["score"].to_numpy(), index=assets[today["i"].to_numpy()])
                       if today is not None else pd.Series(dtype=float))
-            weights = _checked_weights(strategy.target_weights(scores, weights_now, rule), scores, dates[t])
+            weights = _checked_weights(strategy.target_weights(scores, state.weights_now, rule), scores, dates[t])
             decisions[t] = weights.reindex(assets).fillna(0.0).to_numpy()
-            weights_now = weights[weights != 0]
-            weight_rows.append(pd.DataFrame({"date": dates[t], "asset": weights_now.index, "weight": weights_now.to_numpy()}))
-            pm.hook.rebalanced(strategy=strategy, date=dates[t], scores=scores, weights=weights_now)
+            state.decisions.append((t, decisions[t]))
+            state.weights_now = weights[weights != 0]
+            state.weights.append(pd.DataFrame({"date": dates[t], "asset": state.weights_now.index,
+                                               "weight": state.weights_now.to_numpy()}))
+            pm.hook.rebalanced(strategy=strategy, date=dates[t], scores=scores, weights=state.weights_now)
         bar.update()
     bar.close()
 
@@ -254,31 +311,123 @@ def _run(strategy: Strategy, data, out, registries, progress: Progress) -> Backt
                               init_cash=strategy.init_cash, costs=costs, limit_threshold=strategy.limit_threshold)
         bench = _benchmark_returns(strategy, panel, prep.universe)[t0 + 1:]
         returns = pd.DataFrame({"date": dates[t0 + 1:], "strategy": sim.returns.to_numpy(), "benchmark": bench})
-    result = _assemble(strategy, panel, prep, data, score_rows, weight_rows, training_rows, decisions, sim,
-                       returns, timer, t0, t1, len(retrain_at), wall0)
+    result = _assemble(strategy, panel, prep, data, state, decisions, sim, returns, timer, t0, t1, len(retrain_at),
+                       wall0)
+    result.config["resumed_at"] = str(dates[start].date()) if start > t0 else None
     if out is not None:
         result.write(out)
+        ckpt.clear()
     pm.hook.backtest_finished(strategy=strategy, result=result)
     return result
 
 
-def _retrain(t, strategy, prep, registries, model_entry, model_params, progress):
-    train_dates, valid_dates = training_dates(t, strategy)
-    train = prep.samples_at(train_dates, need_label=True)
-    valid = prep.samples_at(valid_dates, need_label=True) if len(valid_dates) else None
-    if len(train) == 0:
-        raise StrategyError(f"no training samples for the retrain at {prep.panel.dates[t].date()}: "
-                            "start the test later or lower min_train_bars/window")
-    model = model_entry.factory(**model_params)
-    t_start = time.perf_counter()
-    info = model.fit(train, valid) or {}
-    seconds = time.perf_counter() - t_start
-    progress.log(f"retrained {strategy.model} at {prep.panel.dates[t].date()} on {len(train)} samples "
-                 f"({0 if valid is None else len(valid)} validation) in {seconds:.1f}s"
-                 + (f", best epoch {info['best_epoch']}" if "best_epoch" in info else ""))
-    pm.hook.model_trained(strategy=strategy, date=prep.panel.dates[t], model=model, n_train=len(train),
-                          n_valid=0 if valid is None else len(valid), seconds=seconds)
-    return model, info
+def _run_fingerprint(strategy: Strategy, data, prep: Prepared, model_entry, t0: int, t1: int) -> str:
+    """What a checkpoint must match to be resumed: parameters (but ``cache``), code of the strategy and
+    model, the data as prepared (features, labels, universe, prices) and the test span."""
+    h = hashlib.sha256()
+    params = {k: v for k, v in strategy.params().items() if k != "cache"}
+    h.update(json.dumps(_cache.stable(params), sort_keys=True).encode())
+    h.update(json.dumps([data if isinstance(data, str) else f"panel:{data.name}", t0, t1,
+                         list(LoopState.__dataclass_fields__)]).encode())
+    h.update(str(_cache.code_version(type(strategy))).encode())
+    h.update(str(_cache.code_version(model_entry.factory)).encode())
+    for a in (prep.features, prep.labels, prep.sampleable, prep.exec_price, prep.panel.close):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+class Trainer:
+    """Fits the model of each retrain: the walk-forward slices, one member per seed, the model cache,
+    and the per-retrain diagnostics (epoch rows, wall time, gradient flow)."""
+
+    def __init__(self, strategy: Strategy, prep: Prepared, model_entry, model_params: dict,
+                 cache: ModelCache | None, progress: Progress) -> None:
+        self.strategy, self.prep, self.entry, self.params = strategy, prep, model_entry, model_params
+        self.cache, self.progress = cache, progress
+
+    def retrain(self, t: int, state: LoopState):
+        """Fit (or load) the model for the retrain at bar t; append its diagnostics to ``state``."""
+        strategy, prep = self.strategy, self.prep
+        date = prep.panel.dates[t]
+        train_dates, valid_dates = training_dates(t, strategy)
+        train = prep.samples_at(train_dates, need_label=True)
+        valid = prep.samples_at(valid_dates, need_label=True) if len(valid_dates) else None
+        if len(train) == 0:
+            raise StrategyError(f"no training samples for the retrain at {date.date()}: "
+                                "start the test later or lower min_train_bars/window")
+        t_start = time.perf_counter()
+        fit = self._fit_member()
+        if strategy.seeds:
+            model = SeedEnsemble(self.entry.factory, self.params, strategy.seeds, fit_member=fit)
+            members = model.fit(train, valid)["members"]
+        else:
+            seed = self.params.get("seed", strategy.seed)
+            model, info = fit(self.params, train, valid, seed)
+            members = [(seed, info)]
+        seconds = time.perf_counter() - t_start
+        hits = sum(bool(info.get("cached")) for _, info in members)
+        for seed, info in members:
+            state.training += [{"retrain_date": date, "seed": seed, **r, "cached": bool(info.get("cached")),
+                                "retrain_seconds": info.get("wall_seconds", np.nan)} for r in info.get("history", [])]
+        state.retrains.append({"date": date, "seconds": seconds, "fits": len(members), "cache_hits": hits})
+        state.gradient_flow += self._gradient_flow(model, valid if valid is not None else train, date)
+        best = [str(info["best_epoch"]) for _, info in members if "best_epoch" in info]
+        self.progress.log(f"{'loaded' if hits == len(members) else 'retrained'} {strategy.model} at {date.date()} "
+                          f"on {len(train)} samples ({0 if valid is None else len(valid)} validation) in {seconds:.1f}s"
+                          + (f" ({hits} of {len(members)} from the cache)" if hits else "")
+                          + (f", best epoch {', '.join(best)}" if best else ""))
+        pm.hook.model_trained(strategy=strategy, date=date, model=model, n_train=len(train),
+                              n_valid=0 if valid is None else len(valid), seconds=seconds)
+        return model
+
+    def _fit_member(self):
+        """fit(params, train, valid, seed) -> (model, info): from the cache when the same model was fitted before."""
+        factory, name, features = self.entry.factory, self.strategy.model, self.prep.feature_names
+
+        def fit(params: dict, train: SampleSet, valid: SampleSet | None, seed: int):
+            t_start = time.perf_counter()
+            model = factory(**params)
+            key = None
+            if self.cache is not None:
+                key = _cache.model_key(name, factory, params, train, valid, features, seed,
+                                       device=str(getattr(model, "device", "")))
+                hit = self.cache.load(key, factory, params) if key is not None else None
+                if hit is not None:
+                    model, info = hit
+                    return model, {**info, "cached": True, "wall_seconds": time.perf_counter() - t_start}
+            info = dict(model.fit(train, valid) or {})
+            info["fit_seconds"] = time.perf_counter() - t_start
+            if key is not None and not self.cache.store(key, model, info, train.n_features):
+                self.progress.log(f"model {name!r} could not be pickled: not cached")
+            return model, {**info, "cached": False, "wall_seconds": time.perf_counter() - t_start}
+
+        return fit
+
+    def _gradient_flow(self, model, samples: SampleSet, date) -> list[dict]:
+        """Rows (retrain_date, lag, grad_norm, model): the gradient-flow curve, averaged over torch members."""
+        members = model.members if isinstance(model, SeedEnsemble) else [model]
+        torch_members = [m for m in dict.fromkeys(members) if _is_torch_model(m)]
+        if not torch_members:
+            return []
+        from .diagnostics import gradient_flow
+
+        try:
+            curve = np.mean([gradient_flow(m, samples) for m in torch_members], axis=0)
+        except RuntimeError as exc:  # e.g. a network that is not differentiable in its input
+            self.progress.log(f"gradient flow not computed for {self.strategy.model!r}: {exc}")
+            return []
+        return [{"retrain_date": date, "lag": lag, "grad_norm": float(g), "model": self.strategy.model}
+                for lag, g in enumerate(curve)]
+
+
+def _is_torch_model(model) -> bool:
+    if "torch" not in sys.modules:
+        return False
+    from .torch_model import TorchSequenceModel
+
+    return isinstance(model, TorchSequenceModel) and model.network is not None
 
 
 def _checked_weights(weights: pd.Series, scores: pd.Series, date) -> pd.Series:
@@ -299,14 +448,14 @@ def _benchmark_returns(strategy: Strategy, panel: Panel, universe: np.ndarray) -
     return engine.equal_weight_benchmark(panel.close, universe)
 
 
-def _assemble(strategy, panel, prep, data, score_rows, weight_rows, training_rows, decisions, sim, returns, timer,
-              t0, t1, n_retrains, wall0) -> BacktestResult:
+def _assemble(strategy, panel, prep, data, state: LoopState, decisions, sim, returns, timer, t0, t1, n_retrains,
+              wall0) -> BacktestResult:
     dates, assets = panel.dates, panel.assets
-    sc = pd.concat(score_rows, ignore_index=True) if score_rows else pd.DataFrame({"t": [], "i": [], "score": []})
+    sc = pd.concat(state.scores, ignore_index=True) if state.scores else pd.DataFrame({"t": [], "i": [], "score": []})
     ti, ii = sc["t"].to_numpy(np.int64), sc["i"].to_numpy(np.int64)
     scores = pd.DataFrame({"date": dates[ti], "asset": assets[ii], "score": sc["score"].to_numpy(),
                            "label": prep.labels[ti, ii]})
-    weights = (pd.concat(weight_rows, ignore_index=True) if weight_rows
+    weights = (pd.concat(state.weights, ignore_index=True) if state.weights
                else pd.DataFrame({"date": pd.DatetimeIndex([]), "asset": [], "weight": []}))
     ic = metrics.ic_by_date(scores)
     ppy = metrics.periods_per_year(dates)
@@ -321,7 +470,17 @@ def _assemble(strategy, panel, prep, data, score_rows, weight_rows, training_row
          **metrics.performance(returns["strategy"], returns["benchmark"], ppy),
          "turnover": turn["turnover"], "turnover_per_rebalance": turn["turnover_per_rebalance"],
          "n_rebalances": len(decisions), "n_retrains": n_retrains, "n_assets": len(assets),
-         "n_delisted_sold": sim.n_delisted_sold, "periods_per_year": ppy}
+         "n_delisted_sold": sim.n_delisted_sold, "periods_per_year": ppy,
+         "n_model_fits": sum(r["fits"] for r in state.retrains),
+         "n_cache_hits": sum(r["cache_hits"] for r in state.retrains),
+         "retrain_seconds": [round(r["seconds"], 3) for r in state.retrains]}
+    seed_scores = BacktestResult.__dataclass_fields__["seed_scores"].default_factory()
+    if state.seed_scores:
+        ss = pd.concat(state.seed_scores, ignore_index=True)
+        st, si = ss["t"].to_numpy(np.int64), ss["i"].to_numpy(np.int64)
+        seed_scores = pd.DataFrame({"date": dates[st], "asset": assets[si], "seed": ss["seed"].to_numpy(np.int64),
+                                    "score": ss["score"].to_numpy(np.float64), "label": prep.labels[st, si]})
+        m.update(seed_metrics(seed_scores))
     m["seconds"] = {**timer.seconds, "total": time.perf_counter() - wall0}
     config = {"strategy": type(strategy).__name__, "strategy_file": getattr(sys.modules.get(type(strategy).__module__),
                                                                              "__file__", None),
@@ -330,12 +489,16 @@ def _assemble(strategy, panel, prep, data, score_rows, weight_rows, training_row
               "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seed": strategy.seed,
               "panel": {"dates": len(dates), "assets": len(assets), "first": str(dates[0].date()),
                         "last": str(dates[-1].date())}}
-    training = pd.DataFrame(training_rows)
+    training = pd.DataFrame(state.training)
     if training.empty:
         training = pd.DataFrame({"retrain_date": pd.DatetimeIndex([]), "seed": [], "epoch": [], "train_loss": [],
-                                 "valid_loss": [], "clip_rate": [], "chosen": []})
+                                 "valid_loss": [], "valid_ic": [], "clip_rate": [], "chosen": [], "cached": [],
+                                 "retrain_seconds": []})
+    flow = (pd.DataFrame(state.gradient_flow) if state.gradient_flow
+            else BacktestResult.__dataclass_fields__["gradient_flow"].default_factory())
     return BacktestResult(config=config, metrics=m, scores=scores, weights=weights, returns=returns, ic=ic,
-                          rebalances=rebalances, training=training, portfolio=sim.portfolio)
+                          rebalances=rebalances, training=training, portfolio=sim.portfolio, gradient_flow=flow,
+                          seed_scores=seed_scores)
 
 
 __all__ = ["run_backtest", "training_dates", "test_bars", "Prepared", "DataError"]

@@ -37,6 +37,19 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def summarize_warnings(caught) -> str:
+    """One line per distinct warning with its count, instead of warnings scattered through the progress."""
+    counts: dict[str, int] = {}
+    for w in caught:
+        key = f"{w.category.__name__}: {w.message}"
+        counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return ""
+    lines = [f"{sum(counts.values())} warning(s) during the run:"]
+    lines += [f"  {f'(x{n}) ' if n > 1 else ''}{msg}" for msg, n in counts.items()]
+    return "\n".join(lines)
+
+
 def _load_plugin_dir(path: str) -> list:
     modules = []
     folder = Path(path)
@@ -60,14 +73,26 @@ def cmd_run(args) -> int:
     cls, module = load_strategy_file(args.strategy_file, args.strategy)
     overrides = parse_overrides(args.set)
     strategy = cls(**overrides)
-    out = args.out or Path("runs") / f"{cls.__name__}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out = args.out
+    if out is None and args.resume:  # the latest run directory of this strategy
+        previous = sorted(p for p in Path("runs").glob(f"{cls.__name__}-*") if p.is_dir())
+        if not previous:
+            raise StrategyError(f"--resume: no run directory runs/{cls.__name__}-* to resume; name one with --out")
+        out = previous[-1]
+    out = out or Path("runs") / f"{cls.__name__}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     plugins = _load_plugin_dir(args.plugins_dir) if args.plugins_dir else []
-    result = run_backtest(strategy, data=args.data, out=out, plugins=plugins,
-                          progress=False if args.quiet else None)
+    with warnings.catch_warnings(record=True) as caught:  # collected, summarised after the metrics
+        warnings.simplefilter("default")
+        result = run_backtest(strategy, data=args.data, out=out, plugins=plugins,
+                              progress=False if args.quiet else ("verbose" if args.verbose else None),
+                              resume=args.resume)
     if not args.quiet:
         print(f"{cls.__name__}  model={strategy.model}  data={result.config['data']}  "
               f"test {result.config['span'][0]}..{result.config['span'][1]}")
     print(format_metrics(result.metrics))
+    summary = summarize_warnings(caught)
+    if summary:
+        print(summary, file=sys.stderr)
     from .report import build_report
 
     t0 = time.perf_counter()
@@ -137,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", help="which Strategy class, when the file defines several")
     run.add_argument("--plugins-dir", help="a folder of .py files with @hookimpl functions to load for this run")
     run.add_argument("--quiet", "-q", action="store_true", help="print only the metrics table")
+    run.add_argument("--verbose", "-v", action="store_true", help="also log every training epoch")
+    run.add_argument("--resume", action="store_true",
+                     help="continue a stopped run in --out DIR (default: this strategy's latest runs/ folder) "
+                          "from its last finished retrain")
     run.set_defaults(func=cmd_run)
     sub.add_parser("plugins", help="list plugins and what each registered").set_defaults(func=cmd_plugins)
     sub.add_parser("models", help="list registered models").set_defaults(func=cmd_models)

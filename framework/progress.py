@@ -32,9 +32,10 @@ class _NullBar:
 
 
 class Progress:
-    """``enabled=None`` shows progress (tqdm on a terminal, lines in logs); False is quiet."""
+    """``enabled=None`` shows progress (tqdm on a terminal, lines in logs); False is quiet; "verbose" adds detail."""
 
-    def __init__(self, enabled: bool | None = None, stream=None) -> None:
+    def __init__(self, enabled: bool | str | None = None, stream=None) -> None:
+        self.verbose = enabled == "verbose"
         self.enabled = True if enabled is None else bool(enabled)
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -43,6 +44,11 @@ class Progress:
     def log(self, message: str) -> None:
         if self.enabled:
             print(f"[{time.perf_counter() - self.t0:7.1f}s] {message}", file=self.stream, flush=True)
+
+    def detail(self, message: str) -> None:
+        """A line shown only with --verbose (every epoch, for instance)."""
+        if self.verbose:
+            self.log(message)
 
     def bar(self, total: int, desc: str):
         if not self.enabled:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-TABLES = ("scores", "weights", "returns", "ic", "rebalances", "training")
+TABLES = ("scores", "weights", "returns", "ic", "rebalances", "training", "gradient_flow", "seed_scores")
 
 
 @dataclass
@@ -21,8 +21,18 @@ class BacktestResult:
     returns: pd.DataFrame  # date, strategy, benchmark
     ic: pd.DataFrame  # date, ic, rank_ic
     rebalances: pd.DataFrame  # date, turnover, n_holdings
-    training: pd.DataFrame  # retrain_date, seed, epoch, train_loss, valid_loss, clip_rate, chosen
+    # retrain_date, seed, epoch, train_loss, valid_loss, valid_ic, clip_rate, grad_norm, seconds (epoch), chosen,
+    # cached (loaded from the model cache), retrain_seconds (wall time of that seed's fit or load in this run)
+    training: pd.DataFrame
     portfolio: object = None  # the vectorbt Portfolio
+    # retrain_date, lag, grad_norm, model: |d loss / d input| per window step (lag 0 = last), torch models only
+    gradient_flow: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        {"retrain_date": pd.DatetimeIndex([]), "lag": pd.Series([], dtype="int64"),
+         "grad_norm": pd.Series([], dtype="float64"), "model": pd.Series([], dtype="object")}))
+    # date, asset, seed, score, label: each ensemble member's score (empty unless the strategy sets seeds)
+    seed_scores: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        {"date": pd.DatetimeIndex([]), "asset": pd.Series([], dtype="object"), "seed": pd.Series([], dtype="int64"),
+         "score": pd.Series([], dtype="float64"), "label": pd.Series([], dtype="float64")}))
     run_dir: Path | None = None
     extra: dict = field(default_factory=dict)
 

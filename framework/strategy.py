@@ -55,6 +55,8 @@ class Strategy:
     init_cash: float = 1e8
     benchmark: str | None = None  # None: the panel's benchmark if it has one, else equal-weight universe
     seed: int = 0
+    seeds: list[int] | None = None  # a seed ensemble: one model per seed, scores averaged (overrides seed)
+    cache: bool = True  # reuse fitted models from the model cache ($SEQALPHA_CACHE_DIR) when nothing changed
 
     # ---- parameters ------------------------------------------------------------------------
     @classmethod
@@ -96,6 +98,9 @@ class Strategy:
             raise StrategyError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
         if self.train_window is not None and (not isinstance(self.train_window, int) or self.train_window < 1):
             raise StrategyError(f"train_window must be None (expanding) or a positive int, got {self.train_window!r}")
+        if self.seeds is not None and (not isinstance(self.seeds, (list, tuple)) or not self.seeds
+                                       or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds)):
+            raise StrategyError(f"seeds must be None or a non-empty list of ints, got {self.seeds!r}")
 
     # ---- hooks a strategy may override ----------------------------------------------------
     def universe(self, panel) -> np.ndarray:

@@ -1,15 +1,27 @@
 """TorchSequenceModel: the one shared training loop. A model plugin only supplies ``build_network``.
 
-The loop: mini-batches gathered from window views, Adam, MSE on per-date z-scored
-labels, early stopping on a validation slice (best epoch's weights kept), gradient
-clipping by global norm (on by default; how often it clipped is recorded), seeds,
-and CPU/CUDA device choice.
+The loop: mini-batches gathered from window views, Adam, a loss on per-date z-scored
+labels ("mse", "ic" or your own callable), early stopping on a validation slice by
+loss or by IC (the best epoch's weights are kept), gradient clipping by global norm
+(on by default; the share of clipped steps is recorded per epoch), seeds, and
+CPU/CUDA device choice.
+
+Losses. ``loss="mse"`` is the mean squared error against the targets. ``loss="ic"``
+is minus the Pearson correlation between predictions and targets computed per date
+across assets, averaged over the dates of the batch: it needs whole cross-sections
+in a batch, so it trains on date-grouped batches (every sample of a date lands in
+the same batch; dates are shuffled and packed up to ``batch_size`` samples). A
+callable ``loss(pred, target, dates) -> scalar tensor`` plugs in your own: ``pred``
+and ``target`` are float32[B], ``dates`` int64[B] date indices (for per-date losses).
+``batching`` picks "random" or "date" batches; "auto" means "date" for any loss but
+"mse".
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,7 +29,10 @@ import torch
 from torch import nn
 
 from .model import Model
+from .registry import did_you_mean
 from .samples import SampleSet
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -25,6 +40,61 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def pearson_by_date(pred: torch.Tensor, target: torch.Tensor, dates: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of ``pred`` and ``target`` within each date: float[D] over dates with >= 2 samples
+    and non-constant values on both sides (differentiable in ``pred``)."""
+    _, inv, counts = torch.unique(dates, return_inverse=True, return_counts=True)
+    d = len(counts)
+    p, y = pred.float(), target.float()
+    n = counts.to(p.dtype)
+    mp = torch.zeros(d, dtype=p.dtype, device=p.device).index_add_(0, inv, p) / n
+    my = torch.zeros(d, dtype=p.dtype, device=p.device).index_add_(0, inv, y) / n
+    pc, yc = p - mp[inv], y - my[inv]
+    cov = torch.zeros(d, dtype=p.dtype, device=p.device).index_add_(0, inv, pc * yc)
+    vp = torch.zeros(d, dtype=p.dtype, device=p.device).index_add_(0, inv, pc * pc)
+    vy = torch.zeros(d, dtype=p.dtype, device=p.device).index_add_(0, inv, yc * yc)
+    ok = (counts >= 2) & (vy > 1e-12) & (vp > 1e-12)
+    return cov[ok] / torch.sqrt(vp[ok] * vy[ok])
+
+
+def mse_loss(pred: torch.Tensor, target: torch.Tensor, dates: torch.Tensor) -> torch.Tensor:
+    """Mean squared error (dates unused)."""
+    return torch.mean((pred - target) ** 2)
+
+
+def ic_loss(pred: torch.Tensor, target: torch.Tensor, dates: torch.Tensor) -> torch.Tensor:
+    """Minus the mean per-date Pearson correlation (0 when no date has a usable cross-section)."""
+    corr = pearson_by_date(pred, target, dates)
+    return -corr.mean() if len(corr) else (pred * 0.0).sum()
+
+
+LOSSES: dict[str, LossFn] = {"mse": mse_loss, "ic": ic_loss}
+EARLY_STOP = ("loss", "ic")
+BATCHING = ("auto", "random", "date")
+
+
+def date_batches(t: np.ndarray, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[np.ndarray]:
+    """Index arrays that keep each date's samples together: dates (shuffled when ``rng`` is given) packed
+    into batches of at most ``batch_size`` samples, or one date when a date alone is larger."""
+    if len(t) == 0:
+        return
+    order = np.argsort(t, kind="stable")
+    starts = np.flatnonzero(np.r_[True, t[order][1:] != t[order][:-1]])
+    ends = np.r_[starts[1:], len(t)]
+    groups = np.arange(len(starts)) if rng is None else rng.permutation(len(starts))
+    batch: list[np.ndarray] = []
+    size = 0
+    for g in groups:
+        n = ends[g] - starts[g]
+        if batch and size + n > batch_size:
+            yield np.concatenate(batch)
+            batch, size = [], 0
+        batch.append(order[starts[g]:ends[g]])
+        size += n
+    if batch:
+        yield np.concatenate(batch)
 
 
 class TorchSequenceModel(Model):
@@ -39,7 +109,10 @@ class TorchSequenceModel(Model):
         "batch_size": 512,
         "epochs": 20,
         "patience": 4,
-        "clip_norm": 3.0,  # None or 0 disables clipping
+        "clip_norm": 3.0,  # global gradient norm; None or 0 disables clipping
+        "loss": "mse",  # "mse", "ic" or a callable loss(pred, target, dates) -> scalar tensor
+        "early_stop": "loss",  # keep the epoch with the lowest validation "loss" or the highest validation "ic"
+        "batching": "auto",  # "random", "date" (whole dates per batch) or "auto" ("date" unless loss is "mse")
         "seed": 0,
         "device": "auto",
         "max_train_samples": None,  # sub-sample training set per epoch (None = all)
@@ -51,28 +124,52 @@ class TorchSequenceModel(Model):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        p = self.params
+        if not callable(p["loss"]) and p["loss"] not in LOSSES:
+            raise ValueError(f"{type(self).__name__}: unknown loss {p['loss']!r}.{did_you_mean(p['loss'], LOSSES)} "
+                             f"Use one of {sorted(LOSSES)} or a callable loss(pred, target, dates)")
+        if p["early_stop"] not in EARLY_STOP:
+            raise ValueError(f"{type(self).__name__}: early_stop must be one of {EARLY_STOP}, got {p['early_stop']!r}")
+        if p["batching"] not in BATCHING:
+            raise ValueError(f"{type(self).__name__}: batching must be one of {BATCHING}, got {p['batching']!r}")
         self.network: nn.Module | None = None
-        self.device = pick_device(self.params["device"])
+        self.device = pick_device(p["device"])
         self.history: list[dict] = []
+
+    # ---- pieces of the loop a subclass may reuse -----------------------------------------------
+    @property
+    def loss_fn(self) -> LossFn:
+        """The training loss: loss(pred, target, dates) -> scalar tensor."""
+        loss = self.params["loss"]
+        return loss if callable(loss) else LOSSES[loss]
+
+    @property
+    def batches_by_date(self) -> bool:
+        """Whether training batches keep each date's cross-section together."""
+        mode = self.params["batching"]
+        return mode == "date" or (mode == "auto" and self.params["loss"] != "mse")
 
     def _tensor(self, samples: SampleSet, idx: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(samples.windows(idx)).to(self.device, non_blocking=True)
 
-    def _loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return torch.mean((pred - target) ** 2)
+    def _batches(self, samples: SampleSet, batch_size: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
+        if self.batches_by_date:
+            return date_batches(samples.t, batch_size, rng)
+        return samples.batches(batch_size, rng)
 
-    def _evaluate(self, samples: SampleSet) -> float:
-        assert self.network is not None
-        self.network.eval()
-        total, n = 0.0, 0
+    def _evaluate(self, samples: SampleSet) -> tuple[float, float]:
+        """(validation loss, validation IC): the loss over the whole slice, IC as the mean per-date Pearson
+        correlation of predictions with the raw labels (the targets when labels are absent)."""
+        pred = torch.from_numpy(self.predict(samples)).to(self.device)
+        target = torch.from_numpy(samples.targets).to(self.device)
+        dates = torch.from_numpy(samples.t).to(self.device)
         with torch.no_grad():
-            for idx in samples.batches(self.params["batch_size"] * 4):
-                target = torch.from_numpy(samples.targets[idx]).to(self.device)
-                loss = self._loss(self.network(self._tensor(samples, idx)), target)
-                total += float(loss) * len(idx)
-                n += len(idx)
-        return total / max(n, 1)
+            loss = float(self.loss_fn(pred, target, dates))
+            truth = samples.labels if samples.labels is not None else samples.targets
+            corr = pearson_by_date(pred, torch.from_numpy(np.asarray(truth, dtype=np.float32)).to(self.device), dates)
+        return loss, float(corr.mean()) if len(corr) else float("nan")
 
+    # ---- the loop ------------------------------------------------------------------------------
     def fit(self, train: SampleSet, valid: SampleSet | None) -> dict:
         p = self.params
         if len(train) == 0:
@@ -82,38 +179,47 @@ class TorchSequenceModel(Model):
         self.network = self.build_network(train.n_features).to(self.device)
         opt = torch.optim.Adam(self.network.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
         clip = p["clip_norm"]
+        loss_fn = self.loss_fn
+        has_valid = valid is not None and len(valid) > 0
+        by_ic = p["early_stop"] == "ic" and has_valid
         best, best_state, best_epoch, stale = np.inf, None, -1, 0
         self.history = []
         for epoch in range(p["epochs"]):
             t0 = time.perf_counter()
             self.network.train()
-            losses, clipped, steps = [], 0, 0
+            losses, norms, clipped, steps = [], [], 0, 0
             pool = train
             if p["max_train_samples"] and len(train) > p["max_train_samples"]:
                 pool = train.subset(rng.choice(len(train), p["max_train_samples"], replace=False))
-            for idx in pool.batches(p["batch_size"], rng):
+            for idx in self._batches(pool, p["batch_size"], rng):
                 x = self._tensor(pool, idx)
                 y = torch.from_numpy(pool.targets[idx]).to(self.device)
+                d = torch.from_numpy(pool.t[idx]).to(self.device)
                 opt.zero_grad(set_to_none=True)
-                loss = self._loss(self.network(x), y)
+                loss = loss_fn(self.network(x), y, d)
                 loss.backward()
-                if clip:
-                    norm = torch.nn.utils.clip_grad_norm_(self.network.parameters(), clip)
-                    clipped += int(norm > clip)
+                norm = torch.nn.utils.clip_grad_norm_(self.network.parameters(), clip if clip else float("inf"))
+                clipped += int(bool(clip) and float(norm) > clip)
+                norms.append(float(norm))
                 opt.step()
                 losses.append(loss.item())
                 steps += 1
-            valid_loss = self._evaluate(valid) if valid is not None and len(valid) else float("nan")
+            valid_loss, valid_ic = self._evaluate(valid) if has_valid else (float("nan"), float("nan"))
             record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "valid_loss": valid_loss,
-                      "clip_rate": clipped / max(steps, 1), "seconds": time.perf_counter() - t0}
+                      "valid_ic": valid_ic, "clip_rate": clipped / max(steps, 1),
+                      "grad_norm": float(np.mean(norms)) if norms else float("nan"),
+                      "seconds": time.perf_counter() - t0}
             self.history.append(record)
-            score = valid_loss if np.isfinite(valid_loss) else record["train_loss"]
-            if score < best - 1e-7:
+            if by_ic:
+                score = -valid_ic if np.isfinite(valid_ic) else np.inf
+            else:
+                score = valid_loss if np.isfinite(valid_loss) else record["train_loss"]
+            if score < best - 1e-7 or best_state is None:
                 best, best_epoch, stale = score, epoch, 0
                 best_state = copy.deepcopy(self.network.state_dict())
             else:
                 stale += 1
-                if valid is not None and len(valid) and stale >= p["patience"]:
+                if has_valid and stale >= p["patience"]:
                     break
         if best_state is not None:
             self.network.load_state_dict(best_state)

@@ -58,3 +58,9 @@ def register_plugin():
     yield register
     for plugin in added:
         pm.unregister(plugin)
+
+
+@pytest.fixture(autouse=True)
+def _model_cache_in_tmp(tmp_path_factory, monkeypatch):
+    """Every test caches fitted models in its own temporary folder, never in ~/.cache (CI-safe, no cross-talk)."""
+    monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path_factory.mktemp("model_cache")))

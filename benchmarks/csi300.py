@@ -1,0 +1,68 @@
+"""CSI 300 benchmark: strategies/csi300_lstm.py and csi300_gru.py on the Qlib-format folder, beside Qlib's rows.
+
+    python benchmarks/csi300.py [--data DIR] [--models lstm gru] [--out benchmarks/results/csi300.md]
+
+Prints (and writes) a markdown table: IC, ICIR, rank IC, rank ICIR, annualised excess
+return, information ratio, max drawdown, wall time per phase, with the CPU settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from framework import load_strategy_file, run_backtest
+
+ROOT = Path(__file__).resolve().parents[1]
+QLIB_PUBLISHED = {  # Qlib's README, CSI 300, Alpha360, its own data (20 seeds)
+    "lstm": (0.0448, 0.3474, 0.0549, 0.4366, 0.0647, 0.8963, -0.0875),
+    "gru": (0.0493, 0.3772, 0.0584, 0.4638, 0.0720, 0.9730, -0.0821),
+}
+QLIB_SAME_DATA = (0.0146, 0.094, 0.0295, 0.200, -0.0115, -0.17, -0.078, 57.5 * 60)  # Qlib 0.9.7 on this folder, LSTM
+
+
+def row(name, m, seconds=None):
+    cells = [f"{m[k]:.4f}" for k in ("ic", "icir", "rank_ic", "rank_icir", "excess_annual_return", "information_ratio",
+                                      "excess_max_drawdown")]
+    return f"| {name} | " + " | ".join(cells) + f" | {seconds if seconds is not None else ''} |"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "cn_csi300_qlib"))
+    ap.add_argument("--models", nargs="+", default=["lstm", "gru"])
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "csi300.md"))
+    ap.add_argument("--runs", default=str(ROOT / "runs" / "benchmark"))
+    args = ap.parse_args()
+    lines = ["| run | IC | ICIR | rank IC | rank ICIR | ann. excess return | IR | max drawdown (excess) | wall time |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for model in args.models:
+        cls, _ = load_strategy_file(ROOT / "strategies" / f"csi300_{model}.py")
+        uri = f"qlib:{args.data}?universe=csi300&benchmark=SH000300"
+        t0 = time.perf_counter()
+        res = run_backtest(cls, data=uri, out=Path(args.runs) / model)
+        wall = time.perf_counter() - t0
+        sec = res.metrics["seconds"]
+        phases = ", ".join(f"{k} {sec[k]:.0f}s" for k in ("data", "train", "predict", "simulate"))
+        lines.append(row(f"seqalpha {model.upper()} (this data, 2 cores)", res.metrics,
+                         f"{wall / 60:.1f} min ({phases})"))
+        print(lines[-1], flush=True)
+    lines.append("| Qlib 0.9.7 LSTM (this data, 2 cores) | " + " | ".join(f"{v:.4f}" for v in QLIB_SAME_DATA[:7])
+                 + f" | {QLIB_SAME_DATA[7] / 60:.1f} min |")
+    for model, vals in QLIB_PUBLISHED.items():
+        lines.append(f"| Qlib published {model.upper()} (Qlib's data) | " + " | ".join(f"{v:.4f}" for v in vals) + " | |")
+    settings = (f"\nCPU: {os.cpu_count()} cores visible, torch {torch.__version__} with {torch.get_num_threads()} threads, "
+                f"{platform.processor() or platform.machine()}; model settings as in strategies/csi300_*.py.\n")
+    text = "\n".join(lines) + "\n" + settings
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

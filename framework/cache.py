@@ -1,0 +1,223 @@
+"""The model cache: a fitted model stored under a key made from everything that determines it.
+
+Key = sha256 over: the data the model is trained on (feature rows its windows can
+read, sample dates/assets, labels and targets, for training and validation), feature
+names, window, model name and parameters, the member seed, the model's "code
+version" (the source of the modules of its classes outside the standard library and
+torch, plus the SampleSet code that cuts windows), the device, and torch/numpy
+versions. Anything else (portfolio rule, costs, rebalance schedule) cannot change a
+fitted model, so changing it reuses every model.
+
+Location: ``$SEQALPHA_CACHE_DIR``, else ``~/.cache/seqalpha/models``; one pickle per
+key. Writes go to a temporary file then ``os.replace``, so a reader sees a whole entry
+or none. The cache never evicts; delete the folder to clear it. Entries are pickles:
+share a cache folder only with people whose code you would run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import inspect
+import json
+import os
+import pickle
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .samples import SampleSet
+
+FORMAT = 1  # bump when the stored layout changes
+_STDLIB = sysconfig.get_paths()["stdlib"]
+
+
+def cache_dir() -> Path:
+    """Where models are cached: $SEQALPHA_CACHE_DIR, else ~/.cache/seqalpha/models."""
+    env = os.environ.get("SEQALPHA_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "seqalpha" / "models"
+
+
+# ---- the key ---------------------------------------------------------------------------------
+def _hash_arrays(h: Any, *arrays: np.ndarray | None) -> None:
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+
+
+def data_fingerprint(*sets: SampleSet | None) -> str:
+    """sha256 of what a model trained on these sample sets can see: the feature rows their windows read
+    (dates from the first window's start to the last sample), the sample indices, labels and targets."""
+    h = hashlib.sha256()
+    for s in sets:
+        if s is None or len(s) == 0:
+            h.update(b"empty")
+            continue
+        lo, hi = int(s.t.min()) - s.window + 1, int(s.t.max())
+        h.update(f"rows{lo}:{hi}:window{s.window}".encode())
+        _hash_arrays(h, s.features[lo:hi + 1], s.t, s.i, s.labels, s.targets)
+        transform = getattr(s, "transform", None)  # per-retrain window normalisation, fitted state included
+        h.update(b"no-transform" if transform is None else pickle.dumps(transform, protocol=4))
+    return h.hexdigest()
+
+
+def _source_of(obj: Any) -> str | None:
+    """Source text of the module defining ``obj`` (whole module: module-level helpers count), else of obj."""
+    for target in (inspect.getmodule(obj), obj):
+        if target is None:
+            continue
+        try:
+            return inspect.getsource(target)
+        except (OSError, TypeError):
+            continue
+    return None
+
+
+def _outside_stdlib(cls: type) -> bool:
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None) or ""
+    top = cls.__module__.split(".")[0]
+    return top not in ("builtins", "torch", "abc", "typing") and not path.startswith(_STDLIB)
+
+
+def code_version(factory: Callable[..., Any]) -> str | None:
+    """sha256 of the source behind a model factory: the modules of its classes (MRO) outside the standard
+    library and torch, and the SampleSet code. None when a source cannot be read (then nothing is cached)."""
+    h = hashlib.sha256()
+    classes = [c for c in inspect.getmro(factory) if _outside_stdlib(c)] if inspect.isclass(factory) else [factory]
+    seen: set[str] = set()
+    for obj in [*classes, SampleSet]:
+        src = _source_of(obj)
+        if src is None:
+            return None
+        if src in seen:
+            continue
+        seen.add(src)
+        h.update(src.encode())
+    return h.hexdigest()
+
+
+def stable(value: Any) -> Any:
+    """A JSON-able, process-independent form of a parameter (callables by name and source)."""
+    if isinstance(value, dict):
+        return {str(k): stable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [stable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if callable(value):
+        src = _source_of(value)
+        return {"callable": getattr(value, "__qualname__", repr(type(value))),
+                "source": hashlib.sha256((src or repr(value)).encode()).hexdigest()}
+    if hasattr(value, "item"):
+        return stable(value.item())
+    return repr(value)
+
+
+def _installed_version(dist: str) -> str | None:
+    """A distribution's version without importing it (a model without torch never imports torch)."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def model_key(model_name: str, factory: Callable[..., Any], params: dict, train: SampleSet,
+              valid: SampleSet | None, feature_names: list[str], seed: int | None, device: str = "") -> str | None:
+    """The cache key of a model fitted on ``train``/``valid``; None when the model's code version is unknown."""
+    code = code_version(factory)
+    if code is None:
+        return None
+    versions = {"numpy": np.__version__, "torch": _installed_version("torch")}
+    dates = {name: [int(s.t.min()), int(s.t.max())] if s is not None and len(s) else None
+             for name, s in (("train", train), ("valid", valid))}
+    parts = {"format": FORMAT, "model": model_name, "params": stable(params), "seed": seed, "code": code,
+             "features": list(feature_names), "window": train.window, "dates": dates,
+             "data": data_fingerprint(train, valid), "device": device,
+             "versions": versions}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+# ---- what is stored --------------------------------------------------------------------------
+def model_state(model: Any, n_features: int) -> dict:
+    """A fitted model's picklable state: its attributes (but ``params``, which the factory gets again), with the
+    network of a TorchSequenceModel-like model (one with ``build_network``) as a CPU state_dict."""
+    network = getattr(model, "network", None)
+    rebuild = network is not None and hasattr(model, "build_network") and hasattr(network, "state_dict")
+    skip = {"params", "device", "network"} if rebuild else {"params"}
+    state = {"attrs": {k: v for k, v in vars(model).items() if k not in skip}, "n_features": n_features}
+    if rebuild:
+        state["network"] = {k: v.detach().cpu() for k, v in network.state_dict().items()}
+    return state
+
+
+def restore_model(factory: Callable[..., Any], params: dict, state: dict) -> Any:
+    """Rebuild a model from ``factory(**params)`` and a state from ``model_state``."""
+    model = factory(**params)
+    vars(model).update(state["attrs"])
+    if "network" in state:
+        model.network = model.build_network(state["n_features"]).to(model.device)
+        model.network.load_state_dict(state["network"])
+        model.network.eval()
+    return model
+
+
+class ModelCache:
+    """Fitted models on disk, one pickle per key, written atomically."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else cache_dir()
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.pkl"
+
+    def load(self, key: str, factory: Callable[..., Any], params: dict) -> tuple[Any, dict] | None:
+        """(model, info) stored under ``key``, or None when absent or unreadable (then it is refitted)."""
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            with open(path, "rb") as fh:
+                entry = pickle.load(fh)
+            if entry.get("format") != FORMAT:
+                return None
+            return restore_model(factory, params, entry["state"]), entry["info"]
+        except Exception:  # a corrupt or incompatible entry is a miss; the refit overwrites it
+            return None
+
+    def store(self, key: str, model: Any, info: dict, n_features: int) -> bool:
+        """Write an entry atomically; False (and nothing written) when the model cannot be pickled."""
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        entry = {"format": FORMAT, "state": model_state(model, n_features), "info": info}
+        try:
+            data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            return False
+        atomic_write_bytes(path, data)
+        return True
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
