@@ -43,7 +43,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -96,45 +95,12 @@ class LaggedSignal(Model):
         return samples.features[samples.t - self.params["lag"], samples.i, 0].astype(np.float64)
 
 
-def chrono_init(rnn: nn.LSTM | nn.GRU, t_max: int) -> None:
-    """Gate biases so the memory starts with time scales spread up to ``t_max`` steps (Tallec & Ollivier 2018):
-    LSTM forget-gate bias log U(1, t_max - 1) and input-gate bias its negative; GRU update-gate bias the same."""
-    H = rnn.hidden_size
-    with torch.no_grad():
-        for name, p in rnn.named_parameters():
-            if not name.startswith("bias"):
-                continue
-            keep = slice(H, 2 * H)  # LSTM gates i, f, g, o; GRU gates r, z, n (h' = (1 - z) n + z h)
-            if name.startswith("bias_hh"):
-                p[keep] = 0.0
-                if isinstance(rnn, nn.LSTM):
-                    p[:H] = 0.0
-                continue
-            b = torch.log(torch.empty(H).uniform_(1.0, max(t_max - 1.0, 1.0 + 1e-3)))
-            p[keep] = b
-            if isinstance(rnn, nn.LSTM):
-                p[:H] = -b
+def chrono(cls):
+    """The built-in class with gate_init='chrono' (plugins/recurrent.py) as its default."""
+    return type(f"Chrono{cls.__name__}", (cls,), {"defaults": {**cls.defaults, "gate_init": "chrono"}})
 
 
-class ChronoMixin:
-    """A built-in recurrent model whose gate biases start chrono-initialised for the training window."""
-
-    def fit(self, train, valid):
-        self.t_max = train.window
-        return super().fit(train, valid)
-
-    def build_network(self, n_features: int) -> nn.Module:
-        net = super().build_network(n_features)
-        chrono_init(net.rnn, self.t_max)
-        return net
-
-
-class ChronoLSTM(ChronoMixin, LSTM):
-    """The built-in LSTM, chrono-initialised."""
-
-
-class ChronoGRU(ChronoMixin, GRU):
-    """The built-in GRU, chrono-initialised."""
+ChronoLSTM, ChronoGRU = chrono(LSTM), chrono(GRU)
 
 
 class ExperimentModels:

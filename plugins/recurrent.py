@@ -1,7 +1,16 @@
-"""Built-in recurrent models: ``rnn``, ``lstm`` and ``gru``. Each supplies only its network."""
+"""Built-in recurrent models: ``rnn``, ``lstm`` and ``gru``. Each supplies only its network.
+
+``gate_init="chrono"`` (lstm, gru) starts the forget/update-gate biases at
+log U(1, window - 1) (Tallec & Ollivier 2018), so the memory starts with time scales
+spread over the whole window. PyTorch's default (``"default"``) starts the forget gate
+near 0.5, so the gradient from a step k bars back shrinks like 0.5**k: in
+benchmarks/vanishing_gradient.py the default LSTM/GRU miss a signal 40 bars back,
+chrono-initialised they reach the oracle.
+"""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from framework.hookspecs import hookimpl
@@ -22,19 +31,57 @@ class RecurrentNet(nn.Module):
         return self.head(out[:, -1]).squeeze(-1)
 
 
+def chrono_init(rnn: nn.LSTM | nn.GRU, t_max: int) -> None:
+    """Gate biases so the memory starts with time scales spread up to ``t_max`` steps (Tallec & Ollivier 2018):
+    LSTM forget-gate bias log U(1, t_max - 1) and input-gate bias its negative; GRU update-gate bias the same."""
+    H = rnn.hidden_size
+    with torch.no_grad():
+        for name, p in rnn.named_parameters():
+            if not name.startswith("bias"):
+                continue
+            keep = slice(H, 2 * H)  # LSTM gates i, f, g, o; GRU gates r, z, n (h' = (1 - z) n + z h)
+            if name.startswith("bias_hh"):
+                p[keep] = 0.0
+                if isinstance(rnn, nn.LSTM):
+                    p[:H] = 0.0
+                continue
+            b = torch.log(torch.empty(H).uniform_(1.0, max(t_max - 1.0, 1.0 + 1e-3)))
+            p[keep] = b
+            if isinstance(rnn, nn.LSTM):
+                p[:H] = -b
+
+
 class RNN(TorchSequenceModel):
+    """Elman RNN (tanh) read at the last step."""
+
     cell: type[nn.RNNBase] = nn.RNN
+    defaults = {**TorchSequenceModel.defaults, "gate_init": "default"}
+
+    def fit(self, train, valid):
+        self.window = train.window
+        return super().fit(train, valid)
 
     def build_network(self, n_features: int) -> nn.Module:
         p = self.params
-        return RecurrentNet(self.cell, n_features, p["hidden_size"], p["num_layers"], p["dropout"])
+        net = RecurrentNet(self.cell, n_features, p["hidden_size"], p["num_layers"], p["dropout"])
+        if p["gate_init"] == "chrono":
+            if self.cell is nn.RNN:
+                raise ValueError("gate_init='chrono' needs gates: use it with lstm or gru")
+            chrono_init(net.rnn, getattr(self, "window", 2))
+        elif p["gate_init"] != "default":
+            raise ValueError(f"gate_init must be 'default' or 'chrono', got {p['gate_init']!r}")
+        return net
 
 
 class LSTM(RNN):
+    """LSTM read at the last step; gate_init='chrono' for long memories."""
+
     cell = nn.LSTM
 
 
 class GRU(RNN):
+    """GRU read at the last step; gate_init='chrono' for long memories."""
+
     cell = nn.GRU
 
 

@@ -260,3 +260,23 @@ def test_linear_has_no_gradient_flow_and_seeds_share_one_fit():
     res = run_backtest(TinyLstm, data=panel, progress=False, model="linear", model_params={}, seeds=[0, 1])
     assert res.gradient_flow.empty
     assert res.metrics["ic_seed_std"] == 0.0
+
+
+def test_chrono_gate_init_sets_forget_biases_from_the_window():
+    import numpy as np
+    import torch
+
+    from plugins.recurrent import LSTM, RNN, chrono_init
+
+    net = torch.nn.LSTM(3, 8, batch_first=True)
+    chrono_init(net, 50)
+    f = net.bias_ih_l0[8:16].detach().numpy()
+    assert (f >= 0).all() and (f <= np.log(49) + 1e-6).all() and f.std() > 0
+    np.testing.assert_allclose(net.bias_ih_l0[:8].detach().numpy(), -f)
+    model = LSTM(gate_init="chrono")
+    model.window = 30
+    assert model.build_network(3).rnn.bias_ih_l0[8:16].min() >= 0
+    rnn = RNN(gate_init="chrono")
+    rnn.window = 30
+    with pytest.raises(ValueError, match="needs gates"):
+        rnn.build_network(3)
