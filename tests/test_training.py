@@ -273,7 +273,7 @@ def test_chrono_gate_init_sets_forget_biases_from_the_window():
     f = net.bias_ih_l0[8:16].detach().numpy()
     assert (f >= 0).all() and (f <= np.log(49) + 1e-6).all() and f.std() > 0
     np.testing.assert_allclose(net.bias_ih_l0[:8].detach().numpy(), -f)
-    model = LSTM(gate_init="chrono")
+    model = LSTM(gate_init="chrono", hidden_size=8)
     model.window = 30
     assert model.build_network(3).rnn.bias_ih_l0[8:16].min() >= 0
     rnn = RNN(gate_init="chrono")
