@@ -397,7 +397,11 @@ class Trainer:
                 if hit is not None:
                     model, info = hit
                     return model, {**info, "cached": True, "wall_seconds": time.perf_counter() - t_start}
-            info = dict(model.fit(train, valid) or {})
+            model.log = self.progress.log  # per-epoch progress lines (TorchSequenceModel uses it)
+            try:
+                info = dict(model.fit(train, valid) or {})
+            finally:
+                model.log = None  # not part of the model (and not picklable)
             info["fit_seconds"] = time.perf_counter() - t_start
             if key is not None and not self.cache.store(key, model, info, train.n_features):
                 self.progress.log(f"model {name!r} could not be pickled: not cached")

@@ -118,6 +118,8 @@ class TorchSequenceModel(Model):
         "max_train_samples": None,  # sub-sample training set per epoch (None = all)
     }
 
+    log = None  # a callable(str) the backtest sets for per-epoch progress lines
+
     def build_network(self, n_features: int) -> nn.Module:
         """Return a module mapping float32[B, L, F] to float32[B]."""
         raise NotImplementedError
@@ -210,6 +212,10 @@ class TorchSequenceModel(Model):
                       "grad_norm": float(np.mean(norms)) if norms else float("nan"),
                       "seconds": time.perf_counter() - t0}
             self.history.append(record)
+            if self.log is not None:
+                self.log(f"  {type(self).__name__} seed {p['seed']} epoch {epoch + 1}/{p['epochs']}: train loss "
+                         f"{record['train_loss']:.4f}, valid loss {valid_loss:.4f}, valid IC {valid_ic:.4f} "
+                         f"({record['seconds']:.1f}s)")
             if by_ic:
                 score = -valid_ic if np.isfinite(valid_ic) else np.inf
             else:
