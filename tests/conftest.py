@@ -64,3 +64,14 @@ def register_plugin():
 def _model_cache_in_tmp(tmp_path_factory, monkeypatch):
     """Every test caches fitted models in its own temporary folder, never in ~/.cache (CI-safe, no cross-talk)."""
     monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path_factory.mktemp("model_cache")))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny test nets run far faster on one thread (two threads spin against each other on a busy 2-core box)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -10,21 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from framework import Model, Strategy, hookimpl, run_backtest
 from framework import cache as model_cache
 from framework.cache import ModelCache, code_version, model_key
 from plugins.synthetic import make_synthetic_panel
 from tests.conftest import FAST_LSTM
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class CountingRidge(Model):

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from framework import Model, Strategy, hookimpl, run_backtest
 from framework.checkpoint import Checkpoint, CheckpointMismatch
@@ -92,13 +91,6 @@ def test_sigkilled_run_resumes_to_the_same_numbers(tmp_path):
 
 # ---- in process: faster checks of the same machinery ------------------------------------------------
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class LastStep(Model):

@@ -18,15 +18,6 @@ from plugins.synthetic import make_synthetic_panel
 from tests.conftest import FAST_LSTM
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny nets run far faster on one thread (two threads spin against each other on a busy 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def toy_samples(n_dates: int = 40, n_assets: int = 16, window: int = 6, lag: int = 2, seed: int = 0) -> SampleSet:
     """Samples whose target is feature 0 ``lag`` steps before the window's end, plus noise."""
     rng = np.random.default_rng(seed)
