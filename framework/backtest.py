@@ -300,6 +300,7 @@ def _run(strategy: Strategy, data, out, registries, progress: Progress, resume: 
             state.weights.append(pd.DataFrame({"date": dates[t], "asset": state.weights_now.index,
                                                "weight": state.weights_now.to_numpy()}))
             pm.hook.rebalanced(strategy=strategy, date=dates[t], scores=scores, weights=state.weights_now)
+            progress.detail(f"rebalance {dates[t].date()}: {len(scores)} scored, {len(state.weights_now)} held")
         bar.update()
     bar.close()
 

@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", help="which Strategy class, when the file defines several")
     run.add_argument("--plugins-dir", help="a folder of .py files with @hookimpl functions to load for this run")
     run.add_argument("--quiet", "-q", action="store_true", help="print only the metrics table")
-    run.add_argument("--verbose", "-v", action="store_true", help="also log every training epoch")
+    run.add_argument("--verbose", "-v", action="store_true", help="also log every rebalance")
     run.add_argument("--resume", action="store_true",
                      help="continue a stopped run in --out DIR (default: this strategy's latest runs/ folder) "
                           "from its last finished retrain")

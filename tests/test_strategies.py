@@ -92,3 +92,28 @@ def test_cli_run_with_overrides_and_data(tmp_path):
     assert "Sharpe" in proc.stdout and "retrained gru" in proc.stderr
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["params"]["model"] == "gru" and cfg["params"]["window"] == 12 and cfg["data"].startswith("parquet:")
+
+
+def test_cli_verbose_logs_rebalances_and_quiet_does_not(tmp_path, capsys):
+    args = ["run", str(ROOT / "strategies" / "linear_long_short.py"), "--set", f"data='{TINY}'",
+            "--set", "min_train_bars=80", "--set", "portfolio_params={'k': 3}"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--verbose"]) == 0
+    err = capsys.readouterr().err
+    assert "rebalance 2018" in err and "retrained linear" in err
+    assert main([*args, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_warnings_are_summarised_once_with_counts():
+    import warnings
+
+    from framework.cli import summarize_warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            warnings.warn("file x.csv: 2 bad rows skipped", UserWarning, stacklevel=1)
+        warnings.warn("other", UserWarning, stacklevel=1)
+    text = summarize_warnings(caught)
+    assert text.splitlines()[0] == "4 warning(s) during the run:"
+    assert "(x3) UserWarning: file x.csv: 2 bad rows skipped" in text
