@@ -63,6 +63,11 @@ METRICS: list[tuple[str, str, str]] = [
     ("n_rebalances", "int", "Rebalance dates in the test period."),
     ("n_retrains", "int", "Model fits in the test period (rolling retraining)."),
     ("n_assets", "int", "Assets in the universe."),
+    ("excess_max_drawdown", "pct", "max_drawdown of compounded active returns (strategy - benchmark). "
+                                   "Qlib's benchmark tables report this on summed excess returns."),
+    ("n_delisted_sold", "int", "Positions sold at their last price on the bar after the asset delisted."),
+    ("n_cache_hits", "int", "Retrain fits loaded from the model cache instead of trained."),
+    ("n_model_fits", "int", "Models fitted (one per seed per retrain)."),
 ]
 METRIC_FORMATS = {name: fmt for name, fmt, _ in METRICS}
 METRIC_CONVENTIONS = {name: text for name, _, text in METRICS}
