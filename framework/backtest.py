@@ -258,7 +258,6 @@ def _run(strategy: Strategy, data, out, registries, progress: Progress, resume: 
             ckpt.clear()
     for phase, seconds in state.timer.items():
         timer.seconds[phase] = timer.seconds.get(phase, 0.0) + seconds
-    decisions = dict(state.decisions)
     pm.hook.backtest_started(strategy=strategy, panel=panel)
 
     retrains = sorted(retrain_at)
@@ -294,8 +293,7 @@ def _run(strategy: Strategy, data, out, registries, progress: Progress, resume: 
             scores = (pd.Series(today["score"].to_numpy(), index=assets[today["i"].to_numpy()])
                       if today is not None else pd.Series(dtype=float))
             weights = _checked_weights(strategy.target_weights(scores, state.weights_now, rule), scores, dates[t])
-            decisions[t] = weights.reindex(assets).fillna(0.0).to_numpy()
-            state.decisions.append((t, decisions[t]))
+            state.decisions.append((t, weights.reindex(assets).fillna(0.0).to_numpy()))
             state.weights_now = weights[weights != 0]
             state.weights.append(pd.DataFrame({"date": dates[t], "asset": state.weights_now.index,
                                                "weight": state.weights_now.to_numpy()}))
@@ -304,6 +302,7 @@ def _run(strategy: Strategy, data, out, registries, progress: Progress, resume: 
         bar.update()
     bar.close()
 
+    decisions = dict(state.decisions)  # decision bar -> target weights over all assets
     with timer.phase("simulate"):
         progress.log("simulating orders with vectorbt")
         costs = engine.Costs(fees=strategy.fees, slippage=strategy.slippage, buy_cost=strategy.buy_cost,

@@ -11,6 +11,7 @@ Rules (DESIGN.md timing contract, and the engine's own):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,8 +154,6 @@ def equal_weight_benchmark(close: np.ndarray, universe: np.ndarray) -> np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         r[1:] = c[1:] / c[:-1] - 1.0
     r[1:][~universe[:-1]] = np.nan
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         out = np.nanmean(r, axis=1)

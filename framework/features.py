@@ -7,6 +7,8 @@ in DESIGN.md says.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .panel import DataError
@@ -26,8 +28,6 @@ def cross_sectional_normalize(x: np.ndarray, mask: np.ndarray, method: str | Non
         out = x.copy()
     elif method == "zscore":
         with np.errstate(invalid="ignore", divide="ignore"):
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(x, axis=1, keepdims=True)
@@ -79,8 +79,6 @@ def excess_labels(exec_price: np.ndarray, horizon: int, mask: np.ndarray,
         bench = forward_returns(np.asarray(benchmark_price, dtype=np.float64)[:, None], horizon)
         return raw - bench
     with np.errstate(invalid="ignore"):
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(raw, axis=1, keepdims=True)
