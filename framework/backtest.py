@@ -27,10 +27,18 @@ from .checkpoint import Checkpoint
 from .data import load_panel
 from .ensemble import SeedEnsemble, seed_metrics
 from .feature_sets import FeatureSet, WindowTransform
-from .features import check_window, cross_sectional_normalize, excess_labels, history_count, zscore_by_date
+from .features import (
+    check_window,
+    cross_sectional_normalize,
+    excess_labels,
+    history_count,
+    rank_by_date,
+    zscore_by_date,
+)
 from .panel import DataError, Panel
 from .plugins import collect_registries, pm, temporary_plugins
 from .progress import Progress
+from .registry import did_you_mean
 from .result import BacktestResult
 from .samples import SampleSet
 from .schedule import schedule_bars
@@ -107,7 +115,8 @@ class Prepared:
             mask &= np.isfinite(self.labels)
         t, i = np.nonzero(mask)
         labels = self.labels[t, i]
-        targets = zscore_by_date(labels, t) if need_label else None
+        per_date = rank_by_date if self.strategy.target == "rank" else zscore_by_date
+        targets = per_date(labels, t) if need_label else None
         return SampleSet(self.features, self.window, t.astype(np.int64), i.astype(np.int64), labels, targets,
                          self.transform if transform == "current" else transform)
 
@@ -201,6 +210,20 @@ def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None =
         return _run(strategy, data, out, registries, Progress(enabled=progress), resume)
 
 
+def _check_model_params(strategy: Strategy, registries) -> None:
+    """Refuse model_params the chosen model does not take, with the likely cause (params for another model)."""
+    entry = registries.models.get(strategy.model)
+    known = getattr(entry.factory, "defaults", None)
+    if not isinstance(known, dict):
+        return  # a model without declared defaults checks its own params
+    unknown = [k for k in strategy.model_params if k not in known]
+    if unknown:
+        raise StrategyError(
+            f"model_params {unknown} are not parameters of model {strategy.model!r}.{did_you_mean(unknown[0], known)} "
+            f"Known: {sorted(known)}. If the strategy's model_params were written for another model, "
+            f"override them too, e.g. --set model={strategy.model} --set model_params={{}}")
+
+
 def _has_hookimpls(module: object) -> bool:
     return any(hasattr(getattr(module, name, None), "seqalpha_impl") for name in dir(module))
 
@@ -226,6 +249,7 @@ class LoopState:
 def _run(strategy: Strategy, data, out, registries, progress: Progress, resume: bool = False) -> BacktestResult:
     timer = Timer()
     wall0 = time.perf_counter()
+    _check_model_params(strategy, registries)  # before minutes of data loading
     data = data if data is not None else strategy.data
     with timer.phase("data"):
         progress.log(f"loading data {data if isinstance(data, str) else data.name}")

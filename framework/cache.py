@@ -26,6 +26,7 @@ import pickle
 import sys
 import sysconfig
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -191,9 +192,12 @@ class ModelCache:
                 entry = pickle.load(fh)
             if entry.get("format") != FORMAT:
                 return None
-            return restore_model(factory, params, entry["state"]), entry["info"]
+            restored = restore_model(factory, params, entry["state"]), entry["info"]
         except Exception:  # a corrupt or incompatible entry is a miss; the refit overwrites it
             return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # the modification time is the last use: `seqalpha cache --older-than` prunes by it
+        return restored
 
     def store(self, key: str, model: Any, info: dict, n_features: int) -> bool:
         """Write an entry atomically; False (and nothing written) when the model cannot be pickled."""
@@ -206,6 +210,25 @@ class ModelCache:
             return False
         atomic_write_bytes(path, data)
         return True
+
+
+    def entries(self) -> list[Path]:
+        """Every stored model file (not temporary files of writes in progress)."""
+        return sorted(self.root.glob("??/*.pkl")) if self.root.is_dir() else []
+
+    def prune(self, older_than_days: float | None = None) -> tuple[int, int]:
+        """Delete entries last used more than ``older_than_days`` ago (all when None); return (files, bytes)."""
+        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+        files = size = 0
+        for path in self.entries():
+            try:
+                st = path.stat()
+                if cutoff is None or st.st_mtime < cutoff:
+                    path.unlink()
+                    files, size = files + 1, size + st.st_size
+            except FileNotFoundError:  # removed meanwhile by another process
+                continue
+        return files, size
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

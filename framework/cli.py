@@ -1,4 +1,4 @@
-"""The ``seqalpha`` command line: run, plugins, models (report, runs and compare for saved runs)."""
+"""The ``seqalpha`` command line: run, plugins, models, cache (report, runs and compare for saved runs)."""
 
 from __future__ import annotations
 
@@ -124,6 +124,20 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_cache(args) -> int:
+    from .cache import ModelCache
+
+    cache = ModelCache()
+    if args.clear or args.older_than is not None:
+        files, size = cache.prune(args.older_than)
+        print(f"removed {files} model(s), {size / 2**20:.1f} MiB, from {cache.root}")
+    entries = cache.entries()
+    size = sum(p.stat().st_size for p in entries)
+    print(f"model cache {cache.root}: {len(entries)} model(s), {size / 2**20:.1f} MiB "
+          f"(location: $SEQALPHA_CACHE_DIR, else ~/.cache/seqalpha/models)")
+    return 0
+
+
 def cmd_plugins(args) -> int:
     from .plugins import collect_registries, load_errors, plugin_module_names
 
@@ -167,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue a stopped run in --out DIR (default: this strategy's latest runs/ folder) "
                           "from its last finished retrain")
     run.set_defaults(func=cmd_run)
+    cache = sub.add_parser("cache", help="show the model cache's size; --clear or --older-than DAYS to prune it")
+    cache.add_argument("--clear", action="store_true", help="remove every cached model")
+    cache.add_argument("--older-than", type=float, metavar="DAYS", help="remove models not used for DAYS days")
+    cache.set_defaults(func=cmd_cache)
     sub.add_parser("plugins", help="list plugins and what each registered").set_defaults(func=cmd_plugins)
     sub.add_parser("models", help="list registered models").set_defaults(func=cmd_models)
     report = sub.add_parser("report", help="(re)build RUN_DIR/report.html")

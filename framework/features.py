@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 
 from .panel import DataError
 
@@ -93,8 +94,8 @@ def history_count(listed: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def zscore_by_date(values: np.ndarray, dates: np.ndarray, clip: float = 3.0) -> np.ndarray:
-    """Z-score a 1-D sample vector within each date (training targets: CSZScoreNorm in Qlib)."""
+def _per_date(values: np.ndarray, dates: np.ndarray, transform) -> np.ndarray:
+    """float32 ``transform(segment)`` applied to each date's samples of a 1-D vector, in the input order."""
     out = np.zeros(len(values), dtype=np.float32)
     if len(values) == 0:
         return out
@@ -104,10 +105,29 @@ def zscore_by_date(values: np.ndarray, dates: np.ndarray, clip: float = 3.0) -> 
     ends = np.r_[starts[1:], len(d)]
     v = values[order].astype(np.float64)
     for s, e in zip(starts, ends):
-        seg = v[s:e]
-        sd = seg.std()
-        out[order[s:e]] = np.clip((seg - seg.mean()) / sd, -clip, clip) if sd > 0 else 0.0
+        out[order[s:e]] = transform(v[s:e])
     return out
+
+
+def zscore_by_date(values: np.ndarray, dates: np.ndarray, clip: float = 3.0) -> np.ndarray:
+    """Z-score a 1-D sample vector within each date (training targets: CSZScoreNorm in Qlib)."""
+    def zscore(seg: np.ndarray) -> np.ndarray | float:
+        sd = seg.std()
+        return np.clip((seg - seg.mean()) / sd, -clip, clip) if sd > 0 else 0.0
+    return _per_date(values, dates, zscore)
+
+
+def rank_by_date(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """Rank a 1-D sample vector within each date, scaled to unit variance (training targets: CSRankNorm in Qlib).
+
+    Mid-point percentile ranks ((rank - 0.5) / n, ties averaged) minus 0.5, times sqrt(12) ~ 3.46, so a date's
+    targets are uniform on about [-1.73, 1.73] with mean exactly 0: an outlier return counts no more than the
+    next-best stock. (Qlib uses rank / n, which shifts every date's targets up by 1.73 / n.)
+    """
+    def centred_rank(seg: np.ndarray) -> np.ndarray:
+        pct = (pd.Series(seg).rank(method="average").to_numpy() - 0.5) / len(seg)
+        return (pct - 0.5) * np.sqrt(12.0)
+    return _per_date(values, dates, centred_rank)
 
 
 def check_window(window: int, horizon: int, n_dates: int) -> None:

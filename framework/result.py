@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,15 +41,30 @@ class BacktestResult:
         return (1 + self.returns.set_index("date")).cumprod()
 
     def write(self, run_dir: str | Path) -> Path:
-        """Write config.json, metrics.json and one Parquet file per table (plain files pandas can read)."""
+        """Write config.json, one Parquet file per table (plain files pandas can read), then metrics.json.
+
+        Each file is written beside its final name and renamed into place, and metrics.json comes last, so a
+        run killed while writing never leaves a truncated file, and a folder without metrics.json is unfinished
+        (``seqalpha runs`` lists only folders that have one)."""
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(_jsonable(self.config), indent=2, default=str))
-        (run_dir / "metrics.json").write_text(json.dumps(_jsonable(self.metrics), indent=2))
+        _atomic(run_dir / "config.json", lambda p: p.write_text(json.dumps(_jsonable(self.config), indent=2,
+                                                                               default=str)))
         for name in TABLES:
-            getattr(self, name).to_parquet(run_dir / f"{name}.parquet", index=False)
+            _atomic(run_dir / f"{name}.parquet", lambda p, name=name: getattr(self, name).to_parquet(p, index=False))
+        _atomic(run_dir / "metrics.json", lambda p: p.write_text(json.dumps(_jsonable(self.metrics), indent=2)))
         self.run_dir = run_dir
         return run_dir
+
+
+def _atomic(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _jsonable(obj):

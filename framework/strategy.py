@@ -43,6 +43,7 @@ class Strategy:
     test_end: str | None = None
     normalize: str | None = "zscore"  # per date across assets: "zscore", "rank"; "robust": fitted per retrain; None
     clip: float | None = 3.0
+    target: str = "zscore"  # what the model fits, per date: "zscore" of the label (CSZScoreNorm), "rank" (CSRankNorm)
     execution: str = "close"  # "close": next bar's close; "open": next bar's open
     portfolio: str = "topk"
     portfolio_params: dict = {"k": 10}
@@ -92,6 +93,8 @@ class Strategy:
             raise StrategyError(f"horizon must be a positive int of bars, got {self.horizon!r}")
         if self.normalize not in ("zscore", "rank", "robust", None):
             raise StrategyError(f"normalize must be 'zscore', 'rank', 'robust' or None, got {self.normalize!r}")
+        if self.target not in ("zscore", "rank"):
+            raise StrategyError(f"target must be 'zscore' or 'rank' (per-date label normalisation), got {self.target!r}")
         if self.execution not in ("close", "open"):
             raise StrategyError(f"execution must be 'close' or 'open', got {self.execution!r}")
         if not 0 <= self.valid_fraction < 1:

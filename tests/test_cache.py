@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -188,3 +189,28 @@ def test_key_depends_on_the_data_seen_and_the_code(tmp_path):
         versions.append(code_version(module.M))
     sys.modules.pop("mymodel_for_cache_test", None)
     assert versions[0] != versions[1] and None not in versions
+
+
+def test_loads_mark_use_and_prune_removes_only_stale_entries(tmp_path, monkeypatch, capsys):
+    """`seqalpha cache --older-than DAYS` removes models not used for DAYS days; a load counts as a use."""
+    from framework.cli import main
+
+    cache = ModelCache(tmp_path)
+    train = _samples()
+    model = CountingRidge()
+    model.fit(train, None)
+    keys = ["aa" * 32, "bb" * 32, "cc" * 32]
+    for key in keys:
+        cache.store(key, model, {}, train.n_features)
+    old = time.time() - 10 * 86400
+    for key in keys:
+        os.utime(cache.path(key), (old, old))
+    assert cache.load(keys[0], CountingRidge, model.params) is not None  # used today
+    (tmp_path / "aa" / ".in-progress.tmp").write_bytes(b"x")  # a write in progress is not an entry
+    monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path))
+    assert main(["cache", "--older-than", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "removed 2 model(s)" in out and "1 model(s)" in out
+    assert [p.stem for p in cache.entries()] == [keys[0]]
+    assert main(["cache", "--clear"]) == 0
+    assert cache.entries() == [] and "removed 1 model(s)" in capsys.readouterr().out

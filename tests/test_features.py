@@ -98,3 +98,38 @@ def test_strategy_can_supply_its_own_features():
 
     prep = Prepared(Own(), _ohlcv_panel(), collect_registries().features)
     assert prep.feature_names == ["mom_5"]
+
+
+def test_rank_targets_are_uniform_centred_and_blind_to_outliers():
+    """target='rank' (Qlib's CSRankNorm): per date mean 0, unit variance in the limit, ties averaged."""
+    from framework.features import rank_by_date, zscore_by_date
+
+    rng = np.random.default_rng(0)
+    dates = np.repeat(np.arange(3), 200)
+    rng.shuffle(dates)
+    values = rng.standard_normal(len(dates))
+    ranks = rank_by_date(values, dates)
+    for d in range(3):
+        r = ranks[dates == d]
+        assert abs(r.mean()) < 1e-6 and abs(r.std() - 1) < 0.01 and r.max() < np.sqrt(3)
+        assert np.array_equal(np.argsort(r, kind="stable"), np.argsort(values[dates == d], kind="stable"))
+    outlier = values.copy()
+    outlier[np.argmax(np.where(dates == 0, values, -np.inf))] = 1e6  # a 1e6 return on date 0
+    np.testing.assert_array_equal(rank_by_date(outlier, dates), ranks)  # ranks do not move
+    assert not np.allclose(zscore_by_date(outlier, dates), zscore_by_date(values, dates))  # z-scores do
+    np.testing.assert_allclose(rank_by_date(np.array([1.0, 2.0, 2.0, 3.0]), np.zeros(4, int)),
+                               np.array([-0.375, 0, 0, 0.375]) * np.sqrt(12))  # (rank - 0.5) / n - 0.5
+    assert rank_by_date(np.array([5.0]), np.array([7]))[0] == 0  # a lone sample carries no ranking
+
+
+def test_strategy_target_chooses_the_training_target_and_is_validated():
+    from framework import StrategyError
+    from framework.features import rank_by_date, zscore_by_date
+
+    reg = collect_registries().features
+    for target, fn in (("zscore", zscore_by_date), ("rank", rank_by_date)):
+        prep = Prepared(Robust(target=target), _ohlcv_panel(), reg)
+        s = prep.samples_at(np.arange(100, 140), need_label=True)
+        np.testing.assert_allclose(s.targets, fn(s.labels, s.t))
+    with pytest.raises(StrategyError, match="target must be 'zscore' or 'rank'.*'ranks'"):
+        Robust(target="ranks")

@@ -13,6 +13,7 @@ import pytest
 
 from framework import Strategy, StrategyError, load_strategy_file, run_backtest
 from framework.cli import main
+from framework.plugins import collect_registries
 from tests.conftest import FAST_LSTM
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +55,16 @@ def test_same_seed_same_numbers():
 
 def test_run_directory_contents(tmp_path):
     cls, _ = load_strategy_file(ROOT / "strategies" / "lstm_topk.py")
-    run_backtest(cls, progress=False, out=tmp_path, **tiny_overrides(cls))
+    res = run_backtest(cls, progress=False, out=tmp_path, **tiny_overrides(cls))
+    assert not list(tmp_path.glob(".*.tmp"))
+    # A write that fails half-way (here: one table cannot be written) leaves no metrics.json and no temp files,
+    # so the folder is not listed as a finished run, and files already there are whole.
+    broken = tmp_path / "broken"
+    res.weights = object()
+    with pytest.raises(AttributeError):
+        res.write(broken)
+    assert (broken / "scores.parquet").exists() and not (broken / "metrics.json").exists()
+    assert not list(broken.glob(".*")) and not list(broken.glob("weights*"))
     m = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("ic", "rank_ic", "icir", "rank_icir", "annual_return", "annual_volatility", "sharpe", "max_drawdown",
                 "excess_annual_return", "information_ratio", "turnover", "n_rebalances", "n_retrains"):
@@ -75,6 +85,13 @@ def test_unknown_parameter_did_you_mean():
 def test_cli_set_unknown_parameter_is_a_clean_error(capsys):
     assert main(["run", str(ROOT / "strategies" / "lstm_topk.py"), "--set", "modle=gru"]) == 2
     assert "Did you mean 'model'" in capsys.readouterr().err
+
+
+def test_model_params_for_another_model_fail_before_loading_data_with_the_fix(capsys):
+    missing = "parquet:/nonexistent/table.parquet"  # never opened: the model check comes first
+    assert main(["run", str(ROOT / "strategies" / "lstm_topk.py"), "--set", "model=linear", "--data", missing]) == 2
+    err = capsys.readouterr().err
+    assert "model_params ['hidden_size'" in err and "model 'linear'" in err and "--set model_params={}" in err
 
 
 def test_cli_run_with_overrides_and_data(tmp_path):
@@ -117,3 +134,20 @@ def test_warnings_are_summarised_once_with_counts():
     text = summarize_warnings(caught)
     assert text.splitlines()[0] == "4 warning(s) during the run:"
     assert "(x3) UserWarning: file x.csv: 2 bad rows skipped" in text
+
+
+def test_csi300_selection_candidates_are_valid_and_end_before_the_test_period():
+    """benchmarks/csi300_select.py chooses settings on 2015-2016 only: its candidates are real parameters and
+    its validation span ends before the strategy's test period begins."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("csi300_select", ROOT / "benchmarks" / "csi300_select.py")
+    select = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(select)
+    for name in ("csi300_lstm", "csi300_gru"):
+        cls, _ = load_strategy_file(ROOT / "strategies" / f"{name}.py")
+        assert pd.Timestamp(select.VALIDATION["test_end"]) < pd.Timestamp(cls.test_start)
+        for overrides in select.candidates(dict(cls.model_params)).values():
+            s = cls(**{**select.VALIDATION, **overrides})
+            assert s.test_start == select.VALIDATION["test_start"]
+            collect_registries().models.get(s.model).factory(**s.model_params)  # the model takes these params
