@@ -219,7 +219,8 @@ def _check_model_params(strategy: Strategy, registries) -> None:
     unknown = [k for k in strategy.model_params if k not in known]
     if unknown:
         raise StrategyError(
-            f"model_params {unknown} are not parameters of model {strategy.model!r}.{did_you_mean(unknown[0], known)} "
+            f"model_params {unknown} are not parameters of model {strategy.model!r}."
+            f"{did_you_mean(unknown[0], known) if len(unknown) == 1 else ''} "  # one unknown name: likely a typo
             f"Known: {sorted(known)}. If the strategy's model_params were written for another model, "
             f"override them too, e.g. --set model={strategy.model} --set model_params={{}}")
 
