@@ -35,10 +35,10 @@ from .features import (
     rank_by_date,
     zscore_by_date,
 )
+from .model import unknown_params
 from .panel import DataError, Panel
 from .plugins import collect_registries, pm, temporary_plugins
 from .progress import Progress
-from .registry import did_you_mean
 from .result import BacktestResult
 from .samples import SampleSet
 from .schedule import schedule_bars
@@ -211,18 +211,12 @@ def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None =
 
 
 def _check_model_params(strategy: Strategy, registries) -> None:
-    """Refuse model_params the chosen model does not take, with the likely cause (params for another model)."""
-    entry = registries.models.get(strategy.model)
-    known = getattr(entry.factory, "defaults", None)
-    if not isinstance(known, dict):
-        return  # a model without declared defaults checks its own params
-    unknown = [k for k in strategy.model_params if k not in known]
-    if unknown:
-        raise StrategyError(
-            f"model_params {unknown} are not parameters of model {strategy.model!r}."
-            f"{did_you_mean(unknown[0], known) if len(unknown) == 1 else ''} "  # one unknown name: likely a typo
-            f"Known: {sorted(known)}. If the strategy's model_params were written for another model, "
-            f"override them too, e.g. --set model={strategy.model} --set model_params={{}}")
+    """Model.__init__'s parameter check, run before data loading, with the likely cause (params for another model)."""
+    known = getattr(registries.models.get(strategy.model).factory, "defaults", None)
+    problem = unknown_params(repr(strategy.model), known, strategy.model_params) if isinstance(known, dict) else None
+    if problem:
+        raise StrategyError(f"{problem} If the strategy's model_params were written for another model, override "
+                            f"them too, e.g. --set model={strategy.model} --set model_params={{}}")
 
 
 def _has_hookimpls(module: object) -> bool:

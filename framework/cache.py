@@ -211,7 +211,6 @@ class ModelCache:
         atomic_write_bytes(path, data)
         return True
 
-
     def entries(self) -> list[Path]:
         """Every stored model file (not temporary files of writes in progress)."""
         return sorted(self.root.glob("??/*.pkl")) if self.root.is_dir() else []

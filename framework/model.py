@@ -21,15 +21,9 @@ class Model:
     defaults: dict[str, Any] = {}
 
     def __init__(self, **params: Any) -> None:
-        from .registry import did_you_mean
-
-        unknown = [k for k in params if k not in self.defaults]
-        if unknown:
-            k = unknown[0]
-            raise ValueError(
-                f"{type(self).__name__}: unknown model parameter {k!r}.{did_you_mean(k, self.defaults)} "
-                f"Known: {sorted(self.defaults)}"
-            )
+        problem = unknown_params(type(self).__name__, self.defaults, params)
+        if problem:
+            raise ValueError(problem)
         self.params: dict[str, Any] = {**self.defaults, **params}
 
     def fit(self, train: SampleSet, valid: SampleSet | None) -> dict:
@@ -37,3 +31,14 @@ class Model:
 
     def predict(self, samples: SampleSet) -> np.ndarray:
         raise NotImplementedError
+
+
+def unknown_params(model: str, defaults: dict[str, Any], params: dict[str, Any]) -> str | None:
+    """The error for ``params`` a model with these ``defaults`` does not take (None when all are known)."""
+    from .registry import did_you_mean
+
+    unknown = [k for k in params if k not in defaults]
+    if not unknown:
+        return None
+    hint = did_you_mean(unknown[0], defaults) if len(unknown) == 1 else ""  # one unknown name: likely a typo
+    return f"{model}: unknown model parameter(s) {unknown}.{hint} Known: {sorted(defaults)}."

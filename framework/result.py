@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from .cache import atomic_write_bytes
 
 TABLES = ("scores", "weights", "returns", "ic", "rebalances", "training", "gradient_flow", "seed_scores")
 
@@ -48,23 +49,12 @@ class BacktestResult:
         (``seqalpha runs`` lists only folders that have one)."""
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        _atomic(run_dir / "config.json", lambda p: p.write_text(json.dumps(_jsonable(self.config), indent=2,
-                                                                               default=str)))
+        atomic_write_bytes(run_dir / "config.json", json.dumps(_jsonable(self.config), indent=2, default=str).encode())
         for name in TABLES:
-            _atomic(run_dir / f"{name}.parquet", lambda p, name=name: getattr(self, name).to_parquet(p, index=False))
-        _atomic(run_dir / "metrics.json", lambda p: p.write_text(json.dumps(_jsonable(self.metrics), indent=2)))
+            atomic_write_bytes(run_dir / f"{name}.parquet", getattr(self, name).to_parquet(index=False))
+        atomic_write_bytes(run_dir / "metrics.json", json.dumps(_jsonable(self.metrics), indent=2).encode())
         self.run_dir = run_dir
         return run_dir
-
-
-def _atomic(path: Path, write) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _jsonable(obj):

@@ -91,7 +91,7 @@ def test_model_params_for_another_model_fail_before_loading_data_with_the_fix(ca
     missing = "parquet:/nonexistent/table.parquet"  # never opened: the model check comes first
     assert main(["run", str(ROOT / "strategies" / "lstm_topk.py"), "--set", "model=linear", "--data", missing]) == 2
     err = capsys.readouterr().err
-    assert "model_params ['hidden_size'" in err and "model 'linear'" in err and "--set model_params={}" in err
+    assert "'linear': unknown model parameter(s) ['hidden_size'" in err and "--set model_params={}" in err
 
 
 def test_cli_run_with_overrides_and_data(tmp_path):
