@@ -92,3 +92,47 @@ def test_limit_up_blocks_buys_and_limit_down_blocks_sales():
     assert not ((rec["idx"] == 6) & (rec["col"] == 1)).any()  # no selling Y at limit down
     free = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), decisions, start=0)
     assert ((free.portfolio.orders.values["idx"] == 3) & (free.portfolio.orders.values["col"] == 0)).any()
+
+
+def test_limit_rule_uses_the_orders_own_side_not_the_change_in_target():
+    """A lower target can still be a buy after a fall (refused at limit up); an unchanged one a sale (allowed)."""
+    dates = pd.bdate_range("2021-01-01", periods=10)
+    assets = pd.Index(["X", "Y"])
+    close = np.full((10, 2), 20.0)
+    close[2:, 0] = 10.0  # X halves after it is bought at bar 1: its weight drifts down to about 1/3
+    close[6, 0] = 11.0  # then X is limit up on bar 6
+    close[7:, 0] = 11.0
+    tradable = np.ones_like(close, bool)
+    # target for X falls from 0.5 to 0.4, but X is at ~0.33: reaching 0.4 means buying X at limit up
+    decisions = {0: np.array([0.5, 0.5]), 5: np.array([0.4, 0.6])}
+    sim = engine.simulate(dates, assets, close, close, tradable, decisions, start=0, limit_threshold=0.095)
+    rec = sim.portfolio.orders.values
+    assert not ((rec["idx"] == 6) & (rec["col"] == 0)).any()  # the buy at limit up is refused
+    assert ((rec["idx"] == 6) & (rec["col"] == 1)).any()  # Y still trades
+    free = engine.simulate(dates, assets, close, close, tradable, decisions, start=0)
+    buys = free.portfolio.orders.values
+    assert ((buys["idx"] == 6) & (buys["col"] == 0) & (buys["side"] == 0)).any()  # without the rule it is a buy
+
+    # X rises to limit up while its target stays 0.5: rebalancing sells X, which the rule allows
+    up = np.full((10, 2), 20.0)
+    up[6:, 0] = 22.0
+    daily = {t: np.array([0.5, 0.5]) for t in range(9)}
+    sim = engine.simulate(dates, assets, up, up, tradable, daily, start=0, limit_threshold=0.095)
+    rec = sim.portfolio.orders.values
+    sold = (rec["idx"] == 6) & (rec["col"] == 0)
+    assert sold.any() and (rec["side"][sold] == 1).all()
+
+
+def test_limit_rule_refusal_changes_later_positions_consistently():
+    """A refused buy leaves the position lower; the next day's order is sized from that position, not the target."""
+    dates = pd.bdate_range("2021-01-01", periods=8)
+    assets = pd.Index(["X", "Y"])
+    close = np.full((8, 2), 10.0)
+    close[2:, 0] = 11.0  # X limit up on bar 2, the execution bar of the first decision
+    decisions = {t: np.array([0.5, 0.5]) for t in range(1, 7)}
+    sim = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), decisions, start=0,
+                          limit_threshold=0.095, costs=engine.Costs(buy_cost=0.001, sell_cost=0.002, min_cost=1.0))
+    pos = sim.portfolio.assets().to_numpy()
+    assert pos[2, 0] == 0 and pos[3, 0] > 0  # refused on bar 2, bought on bar 3 (no longer at the limit)
+    weight_x = pos[3, 0] * 11.0 / sim.value.iloc[3]
+    assert weight_x == pytest.approx(0.5, rel=0.01)
