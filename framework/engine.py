@@ -120,33 +120,44 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
     refused = guess & at_limit
 
     def run(fee_rates):
+        # vectorbt's defaults val_price=inf and update_value=False are what _intended_orders assumes:
+        # each bar values the group once, before its orders, at this bar's order prices.
         return vbt().Portfolio.from_orders(
             close=df(valuation), size=df(np.where(refused, np.nan, size)), size_type="targetpercent",
             price=df(fill_price), direction="both", fees=fee_rates, slippage=costs.slippage, init_cash=init_cash,
             cash_sharing=True, group_by=True, call_seq="auto", freq="1D",
         )
 
-    # Order values depend on the fees (side rates, minimum cost) and refused orders change later
-    # positions: iterate to a fixed point (both settle bar by bar; 7 passes on the CSI 300 runs).
+    # Order values depend on the fees (side rates, minimum cost), and a refused order changes
+    # later positions: iterate to the fixed point. Bar b depends only on bars before it, so the
+    # refusals settle at least one limit bar per pass (7 passes on the CSI 300 runs).
+    limits = bool(at_limit[sl].any())
+    max_passes = _MAX_PASSES + int(at_limit[sl].any(axis=1).sum())
     rates = None
     pf = run(costs.fees + (costs.buy_cost + costs.sell_cost) / 2)
-    for _ in range(_MAX_PASSES):
-        changed = False
+    for _ in range(max_passes):
+        if not (costs.side_specific or limits):
+            break
+        wanted, value = _intended_orders(pf, size[sl], fill_price[sl], init_cash)
+        rates_settled = limits_settled = True
         if costs.side_specific:  # each order's own side rate, raised to meet the minimum cost
-            new = _order_rates(pf.orders.values, costs, (T - start, N), rates)
-            changed = rates is None or not np.allclose(new, rates, rtol=1e-9, atol=0)
+            new = _order_rates(pf.orders.values, wanted, costs)
+            rates_settled = rates is not None and np.allclose(new, rates, rtol=1e-9, atol=0)
             rates = new
-        if at_limit[sl].any():
+        if limits:
             now = np.zeros((T, N), dtype=bool)
-            now[sl] = _refused_at_limit(pf, size[sl], fill_price[sl], up[sl], down[sl], at_limit[sl], init_cash)
-            changed = changed or bool((now != refused).any())
+            now[sl] = _refused_at_limit(wanted, value, up[sl], down[sl], at_limit[sl])
+            limits_settled = not (now != refused).any()
             refused = now
-        if not changed:
+        if rates_settled and limits_settled:
             break
         pf = run(df(np.pad(rates, ((start, 0), (0, 0)))) if rates is not None
                  else costs.fees + (costs.buy_cost + costs.sell_cost) / 2)
     else:
-        warnings.warn(f"engine: costs and price-limit refusals did not settle in {_MAX_PASSES} passes; "
+        if not limits_settled:
+            raise RuntimeError(f"engine: the price-limit refusals did not settle in {max_passes} passes; "
+                               "the simulation would not be exact (please report this with your data)")
+        warnings.warn(f"engine: the fee rates (side costs, minimum cost) did not settle in {max_passes} passes; "
                       "the last pass is reported", RuntimeWarning, stacklevel=2)
     rec = pf.orders.values
     traded = np.zeros(len(idx))
@@ -160,14 +171,10 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
 _MAX_PASSES = 30
 
 
-def _refused_at_limit(pf, target: np.ndarray, fill_price: np.ndarray, up: np.ndarray, down: np.ndarray,
-                      at_limit: np.ndarray, init_cash: float) -> np.ndarray:
-    """Cells whose order would buy at limit up or sell at limit down, given the positions ``pf`` held before each bar.
-
-    The order is what vectorbt's target-percent sizing would place: target weight times the
-    portfolio value at this bar's fill prices, minus the position carried in (drift included).
-    A cell at the limit that needs no order is marked refused too: nothing is traded either way.
-    """
+def _intended_orders(pf, target: np.ndarray, fill_price: np.ndarray, init_cash: float) -> tuple[np.ndarray, np.ndarray]:
+    """(signed order value per cell, portfolio value per bar) that target-percent sizing asks for, given ``pf``'s
+    positions and cash going into each bar: target weight x value at this bar's prices - position held (drift
+    included). NaN where there is no target. The same arithmetic as vectorbt's from_orders."""
     pos = pf.assets().to_numpy()
     cash = np.asarray(pf.cash(), dtype=np.float64).reshape(len(pos))
     pos_before = np.vstack([np.zeros((1, pos.shape[1])), pos[:-1]])
@@ -175,23 +182,38 @@ def _refused_at_limit(pf, target: np.ndarray, fill_price: np.ndarray, up: np.nda
     held = np.where(pos_before != 0, pos_before * fill_price, 0.0)
     value = cash_before + held.sum(axis=1)
     with np.errstate(invalid="ignore"):
-        order = target * value[:, None] - held
+        return target * value[:, None] - held, value
+
+
+def _refused_at_limit(wanted: np.ndarray, value: np.ndarray, up: np.ndarray, down: np.ndarray,
+                      at_limit: np.ndarray) -> np.ndarray:
+    """Cells at the limit whose order would buy at limit up or sell at limit down.
+
+    A cell at the limit that needs no order is marked refused too: nothing is traded either way.
+    """
     tol = 1e-9 * np.abs(value)[:, None]
-    allowed = (up & (order < -tol)) | (down & (order > tol))
+    with np.errstate(invalid="ignore"):
+        allowed = (up & (wanted < -tol)) | (down & (wanted > tol))
     return at_limit & ~allowed
 
 
-def _order_rates(rec, costs: Costs, shape: tuple[int, int], previous: np.ndarray | None = None) -> np.ndarray:
-    """Per-cell fee rates for the given orders: the side's rate, or min_cost / value when that is larger.
+def _order_rates(rec, wanted: np.ndarray, costs: Costs) -> np.ndarray:
+    """Per-cell fee rates: the order's side rate, or min_cost / order value when that is larger.
 
-    A cell without an order keeps its ``previous`` rate: a tiny order whose minimum cost eats
-    it vanishes under that rate, and resetting the rate would bring it back on the next pass.
+    Rates come from this pass alone: the filled value where an order was filled, else the
+    value the target asks for. An order whose minimum cost exceeds its value keeps a rate
+    above 1, so vectorbt declines it on every pass rather than flickering in and out.
     """
-    rates = np.full(shape, costs.fees) if previous is None else previous.copy()
-    value = np.abs(rec["size"] * rec["price"])
-    side_rate = np.where(rec["side"] == 0, costs.fees + costs.buy_cost, costs.fees + costs.sell_cost)
-    with np.errstate(divide="ignore"):
-        rates[rec["idx"], rec["col"]] = np.maximum(side_rate, np.where(value > 0, costs.min_cost / value, 0.0))
+    rates = np.full(wanted.shape, costs.fees)
+    value = np.abs(wanted)
+    buy = wanted > 0
+    value[rec["idx"], rec["col"]] = np.abs(rec["size"] * rec["price"])
+    buy[rec["idx"], rec["col"]] = rec["side"] == 0
+    side_rate = np.where(buy, costs.fees + costs.buy_cost, costs.fees + costs.sell_cost)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        floor = np.where(value > 0, costs.min_cost / value, 0.0)
+    active = np.isfinite(wanted) & (value > 0)
+    rates[active] = np.maximum(side_rate, floor)[active]
     return rates
 
 

@@ -123,16 +123,38 @@ def test_limit_rule_uses_the_orders_own_side_not_the_change_in_target():
     assert sold.any() and (rec["side"][sold] == 1).all()
 
 
-def test_limit_rule_refusal_changes_later_positions_consistently():
-    """A refused buy leaves the position lower; the next day's order is sized from that position, not the target."""
-    dates = pd.bdate_range("2021-01-01", periods=8)
-    assets = pd.Index(["X", "Y"])
-    close = np.full((8, 2), 10.0)
-    close[2:, 0] = 11.0  # X limit up on bar 2, the execution bar of the first decision
-    decisions = {t: np.array([0.5, 0.5]) for t in range(1, 7)}
+def test_limit_rule_refusal_decides_the_side_of_the_next_limit_bar():
+    """Two limit-up bars in a row: refusing the first (a buy, though its target fell) turns the second into a buy
+    as well, which must be refused too. Guessing from target changes, or one correction pass, buys at limit up."""
+    T = 10
+    dates, assets = pd.bdate_range("2021-01-01", periods=T), pd.Index(["X", "Y"])
+    close = np.full((T, 2), 10.0)
+    close[2:6, 0] = [9.2, 8.5, 7.8, 7.2]  # X drifts down to a weight of ~0.42, no decisions meanwhile
+    close[6, 0] = 7.92  # limit up
+    close[7:, 0] = 8.712  # limit up again on bar 7, then flat
+    # bar 6: target 0.45 is below the old 0.5 but above X's ~0.44 -> a buy, refused.
+    # bar 7: X is then ~0.466 < 0.47 -> a buy, refused; had bar 6 filled, X would be ~0.474 > 0.47 -> a sale.
+    decisions = {0: np.array([0.5, 0.5]), 5: np.array([0.45, 0.55]), 6: np.array([0.47, 0.53])}
     sim = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), decisions, start=0,
-                          limit_threshold=0.095, costs=engine.Costs(buy_cost=0.001, sell_cost=0.002, min_cost=1.0))
+                          limit_threshold=0.095)
+    rec = sim.portfolio.orders.values
+    assert not ((rec["col"] == 0) & np.isin(rec["idx"], [6, 7])).any()  # no X order on either limit-up bar
     pos = sim.portfolio.assets().to_numpy()
-    assert pos[2, 0] == 0 and pos[3, 0] > 0  # refused on bar 2, bought on bar 3 (no longer at the limit)
-    weight_x = pos[3, 0] * 11.0 / sim.value.iloc[3]
-    assert weight_x == pytest.approx(0.5, rel=0.01)
+    assert pos[7, 0] == pos[5, 0]
+
+
+def test_minimum_cost_never_blocks_a_large_order():
+    """A tiny order declined for its minimum cost must not leave a rate behind that blocks a large order later."""
+    T = 10
+    dates, assets = pd.bdate_range("2021-01-01", periods=T), pd.Index(["X", "Y"])
+    close = np.full((T, 2), 20.0)
+    close[2:6, 0] = 30.0  # X drifts up to 0.6
+    close[6:, 0] = 27.0  # X limit down on bar 6: the sale towards 0.55 is refused
+    decisions = {0: np.array([0.5, 0.5]), 5: np.array([0.55, 0.45]), 6: np.array([0.55 - 1e-8, 0.45 + 1e-8])}
+    sim = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), decisions, start=0,
+                          limit_threshold=0.095, costs=engine.Costs(min_cost=5.0))
+    rec = sim.portfolio.orders.values
+    sale = (rec["idx"] == 7) & (rec["col"] == 0)
+    assert sale.any() and rec["side"][sale][0] == 1 and rec["fees"][sale][0] == pytest.approx(5.0)
+    pos = sim.portfolio.assets().to_numpy()
+    assert pos[7, 0] * close[7, 0] / sim.value.iloc[7] == pytest.approx(0.55, rel=1e-6)
