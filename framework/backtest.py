@@ -326,10 +326,12 @@ def _run(strategy: Strategy, data, out, registries, progress: Progress, resume: 
         progress.log("simulating orders with vectorbt")
         costs = engine.Costs(fees=strategy.fees, slippage=strategy.slippage, buy_cost=strategy.buy_cost,
                              sell_cost=strategy.sell_cost, min_cost=strategy.min_cost)
+        # the test span: first execution bar t0 + 1 to t1 + 1, where the last decision trades; nothing after it
         sim = engine.simulate(dates, assets, panel.close, prep.exec_price, panel.tradable(), decisions, start=t0 + 1,
-                              init_cash=strategy.init_cash, costs=costs, limit_threshold=strategy.limit_threshold)
-        bench = _benchmark_returns(strategy, panel, prep.universe)[t0 + 1:]
-        returns = pd.DataFrame({"date": dates[t0 + 1:], "strategy": sim.returns.to_numpy(), "benchmark": bench})
+                              end=t1 + 1, init_cash=strategy.init_cash, costs=costs,
+                              limit_threshold=strategy.limit_threshold, delist_after=strategy.delist_after)
+        bench = _benchmark_returns(strategy, panel, prep.universe)[t0 + 1:t1 + 2]
+        returns = pd.DataFrame({"date": dates[t0 + 1:t1 + 2], "strategy": sim.returns.to_numpy(), "benchmark": bench})
     result = _assemble(strategy, panel, prep, data, state, decisions, sim, returns, timer, t0, t1, len(retrain_at),
                        wall0)
     result.config["resumed_at"] = str(dates[start].date()) if start > t0 else None
@@ -481,8 +483,8 @@ def _assemble(strategy, panel, prep, data, state: LoopState, decisions, sim, ret
     weights = (pd.concat(state.weights, ignore_index=True) if state.weights
                else pd.DataFrame({"date": pd.DatetimeIndex([]), "asset": [], "weight": []}))
     ic = metrics.ic_by_date(scores)
-    ppy = metrics.periods_per_year(dates)
-    reb_bars = [t + 1 - (t0 + 1) for t in sorted(decisions) if t + 1 < len(dates)]
+    ppy = metrics.periods_per_year(dates[:t1 + 2])  # the calendar up to the span's end only
+    reb_bars = [t + 1 - (t0 + 1) for t in sorted(decisions)]  # every decision bar t <= t1 trades at t + 1 <= t1 + 1
     turn = metrics.turnover(sim.traded_value, sim.value, reb_bars, ppy, len(returns))
     holdings = weights.groupby("date").size()
     rebalances = pd.DataFrame({"date": [dates[t] for t in sorted(decisions)]})
@@ -492,7 +494,8 @@ def _assemble(strategy, panel, prep, data, state: LoopState, decisions, sim, ret
     m = {**metrics.ic_summary(ic),
          **metrics.performance(returns["strategy"], returns["benchmark"], ppy),
          "turnover": turn["turnover"], "turnover_per_rebalance": turn["turnover_per_rebalance"],
-         "n_rebalances": len(decisions), "n_retrains": n_retrains, "n_assets": len(assets),
+         "n_rebalances": len(decisions), "n_retrains": n_retrains,
+         "n_assets": int(prep.universe[t0:t1 + 1].any(axis=0).sum()),  # in the universe on some decision bar
          "n_delisted_sold": sim.n_delisted_sold, "periods_per_year": ppy,
          "n_model_fits": sum(r["fits"] for r in state.retrains),
          "n_cache_hits": sum(r["cache_hits"] for r in state.retrains),

@@ -4,8 +4,12 @@ Rules (DESIGN.md timing contract, and the engine's own):
 * weights decided at bar t are traded at t+1, at its close (or open with execution="open");
 * an asset that cannot trade at t+1 (no price, or zero volume = suspended) gets no
   order: its position is carried at its last price and its weight is not re-allocated;
-* an asset that delists (no price from some bar to the end) is sold at its last price
-  on the first bar after its last one, and counted;
+* an asset that has gone ``delist_after`` bars in a row without a price is taken as
+  delisted: its position is sold at its last price on that bar, and counted. The rule
+  reads bars <= t only, so a name that resumes trading after the simulated span is
+  treated the same whether or not the data goes on (see ``exits_without_price``);
+* only bars ``start..end`` are simulated: the arrays are cut after ``end`` before
+  anything reads them, so data after the test span cannot change a result;
 * one cash pool, sells before buys (call_seq="auto"), proportional fees and slippage.
 * optional price limit: no buy at limit up, no sale at limit down, by the order's own side.
 """
@@ -76,11 +80,32 @@ def limit_moves(close: np.ndarray, exec_price: np.ndarray, threshold: float | No
     return change >= threshold - eps, change <= -threshold + eps
 
 
+def exits_without_price(listed: np.ndarray, after: int) -> np.ndarray:
+    """(T, N) bool: the bars where an asset has gone ``after`` bars in a row without a price since it last had one.
+
+    Its position is closed there at its last price (a delisting, or a gap too long to carry).
+    Point-in-time: the flag at t reads ``listed[:t + 1]`` only, so it never depends on whether
+    the name trades again later, nor on where the data ends.
+    """
+    if after < 1:
+        raise ValueError(f"delist_after must be a positive number of bars, got {after!r}")
+    T, N = listed.shape
+    out = np.zeros((T, N), dtype=bool)
+    missing = np.zeros(N, dtype=np.int64)  # bars in a row without a price, since the last price
+    seen = np.zeros(N, dtype=bool)  # had a price before (nothing to close before the first listing)
+    for t in range(T):
+        missing = np.where(listed[t], 0, missing + 1)
+        out[t] = seen & (missing == after)
+        seen |= listed[t]
+    return out
+
+
 def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_price: np.ndarray,
              tradable: np.ndarray, decisions: dict[int, np.ndarray], start: int, fees: float = 0.0,
              slippage: float = 0.0, init_cash: float = 1e8, costs: Costs | None = None,
-             limit_threshold: float | None = None) -> Simulation:
-    """Simulate bars ``start..T-1``. ``decisions[t]`` is the target weight vector (N,) decided at bar t.
+             limit_threshold: float | None = None, end: int | None = None, delist_after: int = 5) -> Simulation:
+    """Simulate bars ``start..end`` (default: to the last bar). ``decisions[t]`` is the target weight vector (N,)
+    decided at bar t and traded at t+1; decisions whose t+1 is after ``end`` are not traded.
 
     With ``limit_threshold`` (China's 0.1), an order that would buy at limit up or sell at
     limit down is not placed, as Qlib's exchange refuses it. The side is the order's own
@@ -88,11 +113,16 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
     depends on earlier fills, the simulation is re-run until the refused set is stable.
     """
     costs = costs or Costs(fees=fees, slippage=slippage)
+    if end is not None:  # nothing after the span is read, not even for valuation or delisting
+        if not start <= end < len(dates):
+            raise ValueError(f"engine: end bar {end} outside start {start} .. last bar {len(dates) - 1}")
+        dates, close, exec_price, tradable = dates[:end + 1], close[:end + 1], exec_price[:end + 1], tradable[:end + 1]
     T, N = close.shape
     close = close.astype(np.float64)
     listed = np.isfinite(close)
     last_close = _ffill(close)
-    valuation = pd.DataFrame(last_close).bfill().to_numpy()  # never NaN where a position can exist
+    # never NaN where a position can exist; 1.0 before a listing (or for a name never priced), where none can
+    valuation = np.nan_to_num(pd.DataFrame(last_close).bfill().to_numpy(), nan=1.0)
     price = np.where(np.isfinite(exec_price), exec_price, np.nan).astype(np.float64)
     up, down = limit_moves(close, price, limit_threshold)
     size = np.full((T, N), np.nan)
@@ -100,18 +130,16 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
         if t + 1 >= T:
             continue  # no next bar to trade on
         size[t + 1] = np.where(tradable[t + 1] & np.isfinite(price[t + 1]), np.asarray(decisions[t], np.float64), np.nan)
-    # Delisting: the first bar after an asset's last price, sell everything at that last price.
-    any_listed = listed.any(axis=0)
-    last_bar = np.where(any_listed, T - 1 - np.argmax(listed[::-1], axis=0), -1)
-    delist = np.flatnonzero(any_listed & (last_bar < T - 1))
-    size[last_bar[delist] + 1, delist] = 0.0
-    price[last_bar[delist] + 1, delist] = last_close[last_bar[delist], delist]
+    # Delisting: after delist_after bars in a row without a price, sell everything at the last price.
+    exits = exits_without_price(listed, delist_after)
+    size[exits] = 0.0
+    price[exits] = last_close[exits]
     sl = slice(start, T)
     idx = dates[sl]
     df = lambda a: pd.DataFrame(a[sl], index=idx, columns=assets)  # noqa: E731
     fill_price = np.where(np.isfinite(price), price, valuation)
     at_limit = (up | down) & np.isfinite(size)
-    at_limit[last_bar[delist] + 1, delist] = False  # a delisting sale is never refused
+    at_limit[exits] = False  # a delisting sale is never refused
     refused = np.zeros((T, N), dtype=bool)  # orders refused at the limit: found by the passes below
 
     def run(fee_rates):
@@ -157,8 +185,7 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
     rec = pf.orders.values
     traded = np.zeros(len(idx))
     np.add.at(traded, rec["idx"], np.abs(rec["size"] * rec["price"]))
-    sold_delisted = {(int(b) - start, int(c)) for b, c in zip(last_bar[delist] + 1, delist) if b >= start}
-    n_delisted = sum((int(i), int(c)) in sold_delisted for i, c in zip(rec["idx"], rec["col"]))
+    n_delisted = int(exits[sl][rec["idx"], rec["col"]].sum())
     return Simulation(returns=pf.returns(), value=pf.value(), traded_value=pd.Series(traded, index=idx),
                       n_delisted_sold=int(n_delisted), portfolio=pf)
 

@@ -62,10 +62,10 @@ METRICS: list[tuple[str, str, str]] = [
     ("benchmark_max_drawdown", "pct", "max_drawdown of the benchmark's compounded equity."),
     ("n_rebalances", "int", "Rebalance dates in the test period."),
     ("n_retrains", "int", "Model fits in the test period (rolling retraining)."),
-    ("n_assets", "int", "Assets in the universe."),
+    ("n_assets", "int", "Assets in the universe on some decision bar of the test period."),
     ("excess_max_drawdown", "pct", "max_drawdown of compounded active returns (strategy - benchmark). "
                                    "Qlib's benchmark tables report this on summed excess returns."),
-    ("n_delisted_sold", "int", "Positions sold at their last price on the bar after the asset delisted."),
+    ("n_delisted_sold", "int", "Positions sold at their last price after delist_after bars without a price."),
     ("n_cache_hits", "int", "Retrain fits loaded from the model cache instead of trained."),
     ("n_model_fits", "int", "Models fitted (one per seed per retrain)."),
 ]

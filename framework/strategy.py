@@ -54,6 +54,7 @@ class Strategy:
     min_cost: float = 0.0  # minimum cost per order, cash units (Qlib min_cost)
     limit_threshold: float | None = None  # e.g. 0.095: no buying at limit up, no selling at limit down
     init_cash: float = 1e8
+    delist_after: int = 5  # bars in a row without a price after which a position is sold at its last price
     benchmark: str | None = None  # None: the panel's benchmark if it has one, else equal-weight universe
     seed: int = 0
     seeds: list[int] | None = None  # a seed ensemble: one model per seed, scores averaged (overrides seed)
@@ -97,6 +98,8 @@ class Strategy:
             raise StrategyError(f"target must be 'zscore' or 'rank' (per-date label normalisation), got {self.target!r}")
         if self.execution not in ("close", "open"):
             raise StrategyError(f"execution must be 'close' or 'open', got {self.execution!r}")
+        if not isinstance(self.delist_after, int) or isinstance(self.delist_after, bool) or self.delist_after < 1:
+            raise StrategyError(f"delist_after must be a positive int of bars, got {self.delist_after!r}")
         if not 0 <= self.valid_fraction < 1:
             raise StrategyError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
         if self.train_window is not None and (not isinstance(self.train_window, int) or self.train_window < 1):

@@ -24,16 +24,63 @@ def test_fill_is_next_bar_close():
     assert sim.returns.iloc[4] == pytest.approx(close[4, 0] / close[3, 0] - 1)
 
 
-def test_delisted_asset_sold_at_last_price_not_frozen():
-    dates, assets, close = _prices()
+@pytest.mark.parametrize("after", [1, 3])
+def test_delisted_asset_sold_at_last_price_not_frozen(after):
+    dates, assets, close = _prices(T=12)
     close[6:, 0] = np.nan  # X's last price is at bar 5
-    sim = engine.simulate(dates, assets, close, close, np.isfinite(close), {0: np.array([1.0, 0.0])}, start=0)
+    sim = engine.simulate(dates, assets, close, close, np.isfinite(close), {0: np.array([1.0, 0.0])}, start=0,
+                          delist_after=after)
     rec = sim.portfolio.orders.values
     sells = rec[rec["side"] == 1]
-    assert list(sells["idx"]) == [6] and sells["price"][0] == pytest.approx(close[5, 0])
+    sale = 5 + after  # the bar on which X has gone `after` bars without a price
+    assert list(sells["idx"]) == [sale] and sells["price"][0] == pytest.approx(close[5, 0])
     assert sim.n_delisted_sold == 1
     value = sim.value.to_numpy()
-    assert np.all(value[6:] == value[6])  # cash after the sale, not a position frozen at a stale price
+    assert np.all(value[5:] == value[5])  # carried at the last price, then cash at that price
+
+
+def test_a_gap_shorter_than_delist_after_is_carried():
+    dates, assets, close = _prices(T=12)
+    close[6:8, 0] = np.nan  # two bars without a price, then X trades again
+    sim = engine.simulate(dates, assets, close, close, np.isfinite(close), {0: np.array([1.0, 0.0])}, start=0,
+                          delist_after=3)
+    assert sim.n_delisted_sold == 0
+    assert (sim.portfolio.orders.values["side"] == 0).all()  # never sold
+    assert sim.returns.iloc[8] == pytest.approx(close[8, 0] / close[5, 0] - 1)  # repriced when it trades again
+
+
+def test_exits_without_price_read_only_the_past():
+    """The exit flag at t is the same whatever the data holds after t (point-in-time)."""
+    rng = np.random.default_rng(0)
+    listed = rng.random((80, 12)) < 0.7
+    listed[:5, :4] = False  # late listings
+    for after in (1, 2, 5):
+        full = engine.exits_without_price(listed, after)
+        for t in range(80):
+            np.testing.assert_array_equal(engine.exits_without_price(listed[:t + 1], after), full[:t + 1])
+        run = np.zeros(12, dtype=int)
+        seen = np.zeros(12, dtype=bool)
+        for t in range(80):  # the rule, spelled out bar by bar
+            run = np.where(listed[t], 0, run + 1)
+            np.testing.assert_array_equal(full[t], seen & (run == after))
+            seen |= listed[t]
+
+
+def test_nothing_after_the_end_bar_is_read():
+    """simulate(..., end=e) gives the same result whatever the arrays hold after e, and stops at e."""
+    dates, assets, close = _prices(T=12)
+    close[7:9, 0] = np.nan  # X has no price on the last two bars of the span...
+    other = close.copy()
+    other[9:, 0] = np.nan  # ...and, in one world, never again after the end bar
+    other[9:, 1] = 1e6
+    args = dict(decisions={0: np.array([0.5, 0.5]), 3: np.array([1.0, 0.0]), 9: np.array([0.0, 1.0])}, start=1, end=8,
+                costs=engine.Costs(buy_cost=0.001, sell_cost=0.002, min_cost=1.0), init_cash=1e4)
+    a = engine.simulate(dates, assets, close, close, np.isfinite(close), **args)
+    b = engine.simulate(dates, assets, other, other, np.isfinite(other), **args)
+    assert a.returns.index[-1] == dates[8] and len(a.returns) == 8
+    pd.testing.assert_series_equal(a.returns, b.returns)
+    pd.testing.assert_series_equal(a.traded_value, b.traded_value)
+    assert a.n_delisted_sold == b.n_delisted_sold == 0
 
 
 def test_suspended_asset_gets_no_order_and_keeps_value():

@@ -210,3 +210,110 @@ def test_scores_at_t_ignore_the_future():
     b = res2.scores[res2.scores["date"] <= cut]
     pd.testing.assert_frame_equal(a[["date", "asset", "score"]].reset_index(drop=True),
                                   b[["date", "asset", "score"]].reset_index(drop=True))
+
+
+# ---- the test span: data after test_end changes nothing ------------------------------------------------
+
+class SpanDaily(Daily):
+    """Holds the five names with the largest ``rank`` factor; the test ends mid-panel on a Wednesday."""
+
+    factors = ["rank"]
+    normalize = None
+    rebalance = "W"  # test_end is not a rebalance bar: the span still runs to the bar after it
+    test_end = "2020-09-16"
+    fees = 0.002
+    cache = False  # cache hits would differ between the runs, nothing else may
+
+
+def _span_panel(gap: bool = False):
+    """Noise returns, a constant ``rank`` factor (A00..A04 on top); with ``gap``, the held A00 has no price from
+    2 bars before the last decision bar t1 to bar 200 (after the span, which ends at t1 + 1)."""
+    df = noise_frame(n_dates=260, n_assets=20, seed=4)
+    close = wide(df, "close")
+    rank = close * 0.0 + np.arange(close.shape[1], 0, -1)[None, :]
+    if gap:
+        t1 = int(close.index.searchsorted(pd.Timestamp(SpanDaily.test_end), "right")) - 1
+        close.iloc[t1 - 2:200, 0] = np.nan
+    df = df.drop(columns=["noise", "close"]).merge(close.stack(future_stack=True).rename("close").reset_index(),
+                                                   on=["date", "asset"])
+    return panel_from_frame(with_factor(df.dropna(subset=["close"]), "rank", rank), source="span")
+
+
+def _last_decision_bar(panel, strategy) -> int:
+    return int(panel.dates.searchsorted(pd.Timestamp(strategy.test_end), "right")) - 1
+
+
+def _same_outputs(a, b) -> None:
+    timing = {"seconds", "retrain_seconds"}
+    assert {k: v for k, v in a.metrics.items() if k not in timing} == \
+        {k: v for k, v in b.metrics.items() if k not in timing}
+    for table in ("returns", "scores", "weights", "ic", "rebalances"):
+        pd.testing.assert_frame_equal(getattr(a, table).reset_index(drop=True), getattr(b, table).reset_index(drop=True))
+
+
+def _runs_full_and_cut(panel, strategy=SpanDaily, extra=(1, 6, 40)):
+    t1 = _last_decision_bar(panel, strategy)
+    full = run_backtest(strategy, data=panel, plugins=[Doubles], progress=False)
+    cuts = [run_backtest(strategy, data=panel.slice_dates(end=panel.dates[t1 + strategy.horizon + k]), plugins=[Doubles],
+                         progress=False) for k in extra]
+    return t1, full, cuts
+
+
+def test_returns_end_on_the_bar_after_the_last_decision():
+    """The span is first execution bar .. t1 + 1, t1 the last bar on or before test_end (a rebalance or not)."""
+    panel = _span_panel()
+    t1 = _last_decision_bar(panel, SpanDaily)
+    res = run_backtest(SpanDaily, data=panel, plugins=[Doubles], progress=False)
+    assert t1 + 2 < len(panel.dates) - 50  # plenty of data after the span
+    assert res.returns["date"].iloc[-1] == panel.dates[t1 + 1]
+    assert res.scores["date"].max() == panel.dates[t1]
+    assert res.weights["date"].max() < panel.dates[t1]  # weekly: t1 (a Wednesday) decides nothing
+    assert len(res.equity()) == len(res.returns)
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_data_after_test_end_changes_no_metric(gap):
+    """The same panel cut h+1, h+6 and h+40 bars after the last decision bar gives identical metrics and tables.
+
+    With ``gap``, a held name stops trading 3 bars before the span ends and trades again after it: in the cut
+    panels it never comes back, so a delisting rule that looked at the rest of the file would sell it there.
+    """
+    panel = _span_panel(gap)
+    t1, full, cuts = _runs_full_and_cut(panel)
+    if gap:
+        assert "A00" in set(full.weights["asset"]) and not np.isfinite(panel.close[t1 - 2:t1 + 5, 0]).any()
+    for cut in cuts:
+        _same_outputs(full, cut)
+
+
+@pytest.mark.parametrize("rule", ["point_in_time", "from_the_file_end"])
+def test_span_test_would_have_caught_delistings_read_from_the_file_end(monkeypatch, rule):
+    """An engine that saw the whole file and took "no price from some bar to the end of the file" as a delisting
+    (the old rule) sells A00 in the cut panels only, and the invariance test catches it. The same whole-file engine
+    with the point-in-time rule leaks nothing: only bars after the span would differ, and those are dropped."""
+    real = engine.simulate
+
+    def whole_file(dates, *args, end=None, **kwargs):  # simulate to the last bar of the data, report the span
+        sim = real(dates, *args, **kwargs)
+        n = end + 1 - kwargs["start"]
+        return engine.Simulation(sim.returns.iloc[:n], sim.value.iloc[:n], sim.traded_value.iloc[:n],
+                                 sim.n_delisted_sold, sim.portfolio)
+
+    def from_file_end(listed, after):
+        T = listed.shape[0]
+        last = T - 1 - np.argmax(listed[::-1], axis=0)
+        out = np.zeros(listed.shape, dtype=bool)
+        ended = listed.any(axis=0) & (last < T - 1)
+        out[last[ended] + 1, np.flatnonzero(ended)] = True
+        return out
+
+    monkeypatch.setattr(engine, "simulate", whole_file)
+    if rule == "from_the_file_end":
+        monkeypatch.setattr(engine, "exits_without_price", from_file_end)
+    _, full, cuts = _runs_full_and_cut(_span_panel(gap=True), extra=(1,))
+    if rule == "point_in_time":
+        _same_outputs(full, cuts[0])
+        return
+    assert full.metrics["n_delisted_sold"] == 0 and cuts[0].metrics["n_delisted_sold"] == 1
+    with pytest.raises(AssertionError):
+        _same_outputs(full, cuts[0])
