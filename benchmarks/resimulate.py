@@ -2,31 +2,35 @@
 
     python benchmarks/resimulate.py RUN_DIR [RUN_DIR ...] [--before GIT_REF]
 
-Reads each run's ``config.json``, ``rebalances.parquet`` and ``weights.parquet`` (the
-target weights decided at each rebalance, which no engine change alters), rebuilds the
-panel from the run's data URI and simulates the same decisions with ``framework/engine.py``
-as it is at GIT_REF (default HEAD) and as it is in the working tree. Prints excess return,
-IR and excess drawdown for both, whether the ``before`` engine reproduces the stored
-returns exactly (it should, when GIT_REF is the code that made the run), and the orders
-filled on limit-up and limit-down bars by side.
+Reads each run's ``config.json``, ``rebalances.parquet`` and ``weights.parquet`` (the target
+weights decided at each rebalance, which no engine change alters), rebuilds the panel from the
+run's data URI and simulates the same decisions on the run's test span with the engine as it is
+at GIT_REF (default HEAD) and as it is in the working tree. Both engines are given only the data
+up to the span's last bar. Prints excess return, IR and excess drawdown for both, the orders
+filled on limit-up and limit-down bars by side, the seconds each took, and whether each
+reproduces the stored returns exactly.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
+import inspect
+import io
 import json
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from framework import engine, load_strategy_file, metrics
-from framework.backtest import Prepared, test_bars
+from framework.backtest import Dataset, WalkForward
 from framework.data import load_panel
 from framework.plugins import collect_registries
 
@@ -34,22 +38,36 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def engine_at(ref: str):
-    """framework/engine.py as it is at git ``ref``, imported as a separate module."""
-    code = subprocess.run(["git", "show", f"{ref}:framework/engine.py"], cwd=ROOT, check=True, capture_output=True,
-                          text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "engine_before.py"
-    path.write_text(code)
-    spec = importlib.util.spec_from_file_location("engine_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["engine_before"] = module
-    spec.loader.exec_module(module)
-    return module
+    """The engine (framework/engine.py or framework/engine/) as it is at git ``ref``, imported on its own."""
+    tar = subprocess.run(["git", "archive", ref, "framework"], cwd=ROOT, check=True, capture_output=True).stdout
+    folder = Path(tempfile.mkdtemp())
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        archive.extractall(folder, filter="data")
+    name = f"framework_at_{ref.replace('/', '_').replace('~', '_').replace('^', '_')}"
+    package = types.ModuleType(name)  # a bare parent: the old framework/__init__ is not run
+    package.__path__ = [str(folder / "framework")]
+    sys.modules[name] = package
+    return importlib.import_module(f"{name}.engine")
+
+
+def simulate(eng, strategy, dataset: Dataset, calendar: WalkForward, decisions: dict):
+    """Simulate with any engine version on the span t0 + 1 .. t1 + 1, passing only the arguments it takes."""
+    panel, end = dataset.panel, calendar.t1 + 1
+    cut = slice(0, end + 1)
+    costs = eng.Costs(fees=strategy.fees, slippage=strategy.slippage, buy_cost=strategy.buy_cost,
+                      sell_cost=strategy.sell_cost, min_cost=strategy.min_cost)
+    wanted = {"start": calendar.t0 + 1, "init_cash": strategy.init_cash, "costs": costs,
+              "limit_threshold": strategy.limit_threshold, "delist_after": strategy.delist_after,
+              "periods_per_year": metrics.periods_per_year(panel.dates[cut])}
+    accepted = inspect.signature(eng.simulate).parameters
+    return eng.simulate(panel.dates[cut], panel.assets, panel.close[cut], dataset.exec_price[cut],
+                        panel.tradable()[cut], decisions, **{k: v for k, v in wanted.items() if k in accepted})
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("runs", nargs="+")
-    ap.add_argument("--before", default="HEAD", help="git ref whose engine made the runs (default HEAD)")
+    ap.add_argument("--before", default="HEAD", help="git ref whose engine to compare with (default HEAD)")
     args = ap.parse_args()
     before = engine_at(args.before)
     registries = collect_registries()
@@ -58,36 +76,35 @@ def main() -> None:
         config = json.loads((run / "config.json").read_text())
         stored = pd.read_parquet(run / "returns.parquet")
         cls, _ = load_strategy_file(config["strategy_file"])
-        strategy = cls(**{k: v for k, v in config["params"].items() if k != "data"})
+        strategy = cls(**{k: v for k, v in config["params"].items() if k != "data" and hasattr(cls, k)})
         if config["data"] not in loaded:
-            panel = load_panel(config["data"], registries.data_sources)
-            loaded[config["data"]] = (panel, Prepared(strategy, panel, registries.features).exec_price)
-        panel, exec_price = loaded[config["data"]]
-        dates, assets = panel.dates, panel.assets
-        t0, _ = test_bars(strategy, dates)
-        bar = {d: i for i, d in enumerate(dates)}
-        col = {a: j for j, a in enumerate(assets)}
-        decisions = {bar[pd.Timestamp(d)]: np.zeros(len(assets)) for d in pd.read_parquet(run / "rebalances.parquet")["date"]}
+            loaded[config["data"]] = load_panel(config["data"], registries.data_sources)
+        panel = loaded[config["data"]]
+        dataset = Dataset.build(strategy, panel, registries.features)
+        calendar = WalkForward.of(strategy, panel.dates)
+        bar = {d: i for i, d in enumerate(panel.dates)}
+        col = {a: j for j, a in enumerate(panel.assets)}
+        decisions = {bar[pd.Timestamp(d)]: np.zeros(len(panel.assets))
+                     for d in pd.read_parquet(run / "rebalances.parquet")["date"]}
         w = pd.read_parquet(run / "weights.parquet")
         for d, a, x in zip(w["date"], w["asset"], w["weight"]):
             decisions[bar[pd.Timestamp(d)]][col[a]] = x
-        up, down = engine.limit_moves(panel.close.astype(np.float64), exec_price, strategy.limit_threshold)
+        up, down = engine.limit_moves(panel.close.astype(np.float64), dataset.exec_price, strategy.limit_threshold)
         for name, eng in (("before", before), ("now", engine)):
-            costs = eng.Costs(fees=strategy.fees, slippage=strategy.slippage, buy_cost=strategy.buy_cost,
-                              sell_cost=strategy.sell_cost, min_cost=strategy.min_cost)
             t = time.perf_counter()
-            sim = eng.simulate(dates, assets, panel.close, exec_price, panel.tradable(), decisions, start=t0 + 1,
-                               init_cash=strategy.init_cash, costs=costs, limit_threshold=strategy.limit_threshold)
+            sim = simulate(eng, strategy, dataset, calendar, decisions)
             seconds = time.perf_counter() - t
-            perf = metrics.performance(pd.Series(sim.returns.to_numpy()), stored["benchmark"],
-                                       metrics.periods_per_year(dates))
-            same = np.allclose(sim.returns.to_numpy(), stored["strategy"].to_numpy(), rtol=0, atol=1e-12)
+            r = sim.returns.to_numpy()
+            bench = stored["benchmark"].to_numpy()[: len(r)]
+            perf = metrics.performance(pd.Series(r), pd.Series(bench), metrics.periods_per_year(panel.dates))
+            same = len(r) == len(stored) and np.allclose(r, stored["strategy"].to_numpy(), rtol=0, atol=1e-12)
             rec = sim.portfolio.orders.values
-            b, c, buy = rec["idx"] + t0 + 1, rec["col"], rec["side"] == 0
+            b, c, buy = rec["idx"] + calendar.t0 + 1, rec["col"], rec["side"] == 0
             print(f"{run.name} {name}: excess {perf['excess_annual_return']:.4f}, IR {perf['information_ratio']:.4f}, "
                   f"excess MDD {perf['excess_max_drawdown']:.4f}, {len(rec)} orders; limit up: {int((up[b, c] & buy).sum())} "
                   f"buys, {int((up[b, c] & ~buy).sum())} sells; limit down: {int((down[b, c] & buy).sum())} buys, "
-                  f"{int((down[b, c] & ~buy).sum())} sells; {seconds:.1f} s; reproduces the stored returns: {same}", flush=True)
+                  f"{int((down[b, c] & ~buy).sum())} sells; {seconds:.1f} s; reproduces the stored returns: {same}",
+                  flush=True)
 
 
 if __name__ == "__main__":

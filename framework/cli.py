@@ -6,32 +6,23 @@ import argparse
 import datetime as dt
 import importlib.util
 import sys
-import time
 import warnings
 from pathlib import Path
 
-from .panel import DataError
+from .data import DataError
 from .registry import RegistryError
 from .strategy import StrategyError, load_strategy_file, parse_overrides
 
-METRIC_ROWS = [
-    ("ic", "IC (Pearson, mean by date)"), ("icir", "ICIR"), ("rank_ic", "rank IC (Spearman)"),
-    ("rank_icir", "rank ICIR"), ("annual_return", "annual return (compounded)"),
-    ("annual_volatility", "annual volatility"), ("sharpe", "Sharpe"), ("max_drawdown", "max drawdown"),
-    ("benchmark_annual_return", "benchmark annual return"), ("excess_annual_return", "excess annual return"),
-    ("information_ratio", "information ratio"), ("turnover", "turnover (annualised)"),
-    ("turnover_per_rebalance", "turnover per rebalance"), ("n_rebalances", "rebalances"),
-    ("n_retrains", "retrains"), ("n_delisted_sold", "delisted positions sold"),
-]
-
 
 def format_metrics(metrics: dict) -> str:
-    """The metrics table printed after a run."""
+    """The metrics table printed after a run: the catalogue's terminal rows, then wall seconds per phase."""
+    from .metrics import TERMINAL
+
     lines = []
-    for key, label in METRIC_ROWS:
-        v = metrics.get(key)
+    for m in TERMINAL:
+        v = metrics.get(m.name)
         text = "n/a" if v is None else (f"{v:d}" if isinstance(v, int) else f"{v:.4f}")
-        lines.append(f"  {label:<30} {text:>12}")
+        lines.append(f"  {m.label:<30} {text:>12}")
     sec = metrics.get("seconds", {})
     lines.append("  " + "wall seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in sec.items()))
     return "\n".join(lines)
@@ -93,11 +84,7 @@ def cmd_run(args) -> int:
     summary = summarize_warnings(caught)
     if summary:
         print(summary, file=sys.stderr)
-    from .report import build_report
-
-    t0 = time.perf_counter()
-    report = build_report(out)
-    print(f"run directory: {out}  (report: {report}, built in {time.perf_counter() - t0:.1f}s)")
+    print(f"run directory: {out}  (report: {Path(out) / 'report.html'})")
     return 0
 
 
@@ -125,7 +112,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from .cache import ModelCache
+    from .model import ModelCache
 
     cache = ModelCache()
     if args.clear or args.older_than is not None:
@@ -139,15 +126,16 @@ def cmd_cache(args) -> int:
 
 
 def cmd_plugins(args) -> int:
-    from .plugins import collect_registries, load_errors, plugin_module_names
+    from .plugins import collect_registries, list_plugins, load_errors, run_manager
 
-    reg = collect_registries()
+    manager = run_manager()
+    reg = collect_registries(manager)
     provided: dict[str, list[str]] = {}
     for kind, registry in (("model", reg.models), ("portfolio", reg.portfolios), ("data source", reg.data_sources),
-                             ("feature set", reg.features)):
+                           ("feature set", reg.features)):
         for entry in registry.entries.values():
             provided.setdefault(entry.plugin, []).append(f"{kind} {entry.name}")
-    for name, module in plugin_module_names().items():
+    for name, module in list_plugins(manager):
         items = ", ".join(provided.get(name, [])) or "(observer hooks only)"
         print(f"{name:<28} {module:<28} {items}")
     for name, error in load_errors.items():

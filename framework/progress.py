@@ -1,9 +1,11 @@
-"""Progress that respects the terminal: tqdm bars on a TTY, plain timestamped log lines otherwise."""
+"""Progress that respects the terminal (tqdm bars on a TTY, timestamped lines otherwise), and phase timing."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 
 
 class _LineBar:
@@ -46,7 +48,7 @@ class Progress:
             print(f"[{time.perf_counter() - self.t0:7.1f}s] {message}", file=self.stream, flush=True)
 
     def detail(self, message: str) -> None:
-        """A line shown only with --verbose (every epoch, for instance)."""
+        """A line shown only with --verbose (every rebalance, for instance)."""
         if self.verbose:
             self.log(message)
 
@@ -58,3 +60,26 @@ class Progress:
 
             return tqdm(total=total, desc=desc, file=self.stream, leave=False, dynamic_ncols=True)
         return _LineBar(total, desc, self.log)
+
+
+class Timer:
+    """Wall seconds per phase of a run: data, train, predict, simulate."""
+
+    PHASES = ("data", "train", "predict", "simulate")
+
+    def __init__(self, carried: dict[str, float] | None = None) -> None:
+        self.seconds: dict[str, float] = {phase: 0.0 for phase in self.PHASES}
+        for phase, value in (carried or {}).items():  # a resumed run's time before it stopped
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + value
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+    def loop_seconds(self) -> dict[str, float]:
+        """The phases a checkpoint carries over (data is loaded again on resume)."""
+        return {k: v for k, v in self.seconds.items() if k != "data"}

@@ -31,6 +31,7 @@ class Registry:
 
     kind: str
     entries: dict[str, Entry] = field(default_factory=dict)
+    order: dict[str, int] = field(default_factory=dict)  # plugin name -> registration rank, for messages
 
     def register(self, name: str, factory: Callable[..., Any], plugin: str) -> None:
         if not isinstance(name, str) or not name or not name.replace("_", "").replace("-", "").isalnum():
@@ -41,9 +42,9 @@ class Registry:
         if not callable(factory):
             raise RegistryError(f"plugin {plugin!r} registered {self.kind} {name!r} with a non-callable factory")
         if name in self.entries:
-            other = self.entries[name].plugin
+            first, second = sorted([self.entries[name].plugin, plugin], key=lambda p: self.order.get(p, len(self.order)))
             raise RegistryError(
-                f"{self.kind} {name!r} is registered twice: by plugin {other!r} and by plugin {plugin!r}. "
+                f"{self.kind} {name!r} is registered twice: by plugin {first!r} and by plugin {second!r}. "
                 "Rename one of them."
             )
         self.entries[name] = Entry(name, factory, plugin)

@@ -15,9 +15,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from framework.data import DataError, Panel
 from framework.feature_sets import FeatureSet
 from framework.hookspecs import hookimpl
-from framework.panel import DataError, Panel
 
 
 def columns(panel: Panel) -> FeatureSet:
@@ -25,9 +25,6 @@ def columns(panel: Panel) -> FeatureSet:
     names = panel.factor_names
     if not names:
         raise DataError(f"data {panel.name!r} has no factor columns besides prices; list `factors` or pick a feature_set")
-    missing = [n for n in names if n not in panel.fields]
-    if missing:
-        raise DataError(f"factors {missing} not in data {panel.name!r}; fields are {list(panel.fields)}")
     return FeatureSet(panel.values[:, :, [panel.fields.index(n) for n in names]], names)
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from framework.data import DataError, Panel
 from framework.hookspecs import hookimpl
-from framework.panel import DataError, Panel
 
 
 def read_first_monthly_block(path: Path) -> pd.DataFrame:

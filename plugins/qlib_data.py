@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from framework.data import DataError, Panel
 from framework.hookspecs import hookimpl
-from framework.panel import DataError, Panel
 from framework.registry import did_you_mean
 
 #: Fields loaded when none are asked for (those present). ``factor`` (the adjustment
@@ -96,9 +96,8 @@ def read_qlib(
         name=f"qlib:{root.name}/{universe}",
         universe=membership_mask(calendar, [spells[c] for c in codes]),
         benchmark=_read_benchmark(root, bench, calendar, lo, len(full_calendar)) if bench else None,
-        meta={"source": "qlib", "dir": str(root), "universe": universe, "benchmark": bench,
-              "benchmark_name": bench, "nan_volume_is_suspended": True,
-              "adjusted_prices": True},
+        meta={"source": "qlib", "dir": str(root), "universe": universe, "benchmark_name": bench,
+              "nan_volume_is_suspended": True},
     )
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from framework.hookspecs import hookimpl
-from framework.torch_model import TorchSequenceModel
+from framework.model.torch_sequence import TorchSequenceModel
 
 
 class RecurrentNet(nn.Module):
@@ -57,9 +57,9 @@ class RNN(TorchSequenceModel):
     cell: type[nn.RNNBase] = nn.RNN
     defaults = {**TorchSequenceModel.defaults, "gate_init": "default"}
 
-    def fit(self, train, valid):
-        self.window = train.window
-        return super().fit(train, valid)
+    def fit(self, train, valid, log=None):
+        self.window = train.window  # chrono gate biases spread over the window
+        return super().fit(train, valid, log)
 
     def build_network(self, n_features: int) -> nn.Module:
         p = self.params

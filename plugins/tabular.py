@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from framework.data import DataError, Panel, panel_from_frame
 from framework.hookspecs import hookimpl
-from framework.panel import DataError, Panel, panel_from_frame
 
 
 def _existing(location: str, scheme: str) -> Path:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from framework.panel import DataError, Panel
+from framework.data import DataError, Panel
 
 #: Price and volume columns in Panel order.
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from framework import Model, Strategy, hookimpl, run_backtest
-from framework import cache as model_cache
-from framework.cache import ModelCache, code_version, model_key
+from framework.model import cache as model_cache
+from framework.model.cache import ModelCache, code_version, model_key
 from plugins.synthetic import make_synthetic_panel
 from tests.conftest import FAST_LSTM
 
@@ -126,12 +126,11 @@ def test_cache_location_comes_from_the_environment(tmp_path, monkeypatch):
 
 
 def _samples():
-    from framework.backtest import Prepared
-    from framework.plugins import collect_registries, load_plugins
+    from framework.backtest import Dataset
+    from framework.plugins import collect_registries
 
-    load_plugins()
-    prep = Prepared(Small(), make_synthetic_panel(assets=16, days=220), collect_registries().features)
-    return prep.samples_at(np.arange(20, 60), need_label=True)
+    prep = Dataset.build(Small(), make_synthetic_panel(assets=16, days=220), collect_registries().features)
+    return prep.samples(np.arange(20, 60), prep.base_transform, need_label=True)
 
 
 def test_a_corrupt_or_half_written_entry_is_a_miss(tmp_path):
@@ -140,7 +139,7 @@ def test_a_corrupt_or_half_written_entry_is_a_miss(tmp_path):
     model = CountingRidge()
     model.fit(train, None)
     key = model_key("counting_ridge", CountingRidge, model.params, train, None, ["f"], 0)
-    cache.store(key, model, {"history": []}, train.n_features)
+    cache.store(key, model, {"history": []})
     loaded, info = cache.load(key, CountingRidge, model.params)
     np.testing.assert_array_equal(loaded.predict(train), model.predict(train))
     cache.path(key).write_bytes(cache.path(key).read_bytes()[:20])  # truncated, as if written half
@@ -159,7 +158,7 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        cache.store("ab" * 32, model, {}, train.n_features)
+        cache.store("ab" * 32, model, {})
     assert not cache.path("ab" * 32).exists()
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
@@ -201,7 +200,7 @@ def test_loads_mark_use_and_prune_removes_only_stale_entries(tmp_path, monkeypat
     model.fit(train, None)
     keys = ["aa" * 32, "bb" * 32, "cc" * 32]
     for key in keys:
-        cache.store(key, model, {}, train.n_features)
+        cache.store(key, model, {})
     old = time.time() - 10 * 86400
     for key in keys:
         os.utime(cache.path(key), (old, old))

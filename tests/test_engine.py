@@ -99,7 +99,7 @@ def test_fees_reduce_returns():
     dates, assets, close = _prices()
     free = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), {0: np.array([1.0, 0.0])}, start=0)
     paid = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), {0: np.array([1.0, 0.0])}, start=0,
-                           fees=0.01)
+                           costs=engine.Costs(fees=0.01))
     assert paid.value.iloc[-1] < free.value.iloc[-1] * 0.995
 
 
@@ -205,3 +205,31 @@ def test_minimum_cost_never_blocks_a_large_order():
     assert sale.any() and rec["side"][sale][0] == 1 and rec["fees"][sale][0] == pytest.approx(5.0)
     pos = sim.portfolio.assets().to_numpy()
     assert pos[7, 0] * close[7, 0] / sim.value.iloc[7] == pytest.approx(0.55, rel=1e-6)
+
+
+def test_one_pass_matches_the_fixed_point_of_refusals_and_minimum_costs():
+    """A cash-limited buy pays the minimum cost out of the cash it has: value + min_cost = cash, exactly."""
+    dates, assets, close = _prices()
+    decisions = {0: np.array([1.0, 0.0])}
+    sim = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), decisions, start=0, init_cash=100.0,
+                          costs=engine.Costs(buy_cost=0.001, min_cost=5.0))
+    rec = sim.portfolio.orders.values
+    assert len(rec) == 1 and rec["fees"][0] == pytest.approx(5.0)
+    assert rec["size"][0] * rec["price"][0] + rec["fees"][0] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(("freq", "ppy"), [("B", 252), ("W-FRI", 52), ("MS", 12)])
+def test_portfolio_stats_annualise_with_the_panel_frequency(freq, ppy):
+    """result.portfolio.stats() annualises daily, weekly and monthly bars right, without a global vectorbt setting."""
+    import vectorbt as vbt
+
+    before = vbt.settings["returns"]["year_freq"]
+    rng = np.random.default_rng(0)
+    close = 10 * np.exp(np.cumsum(rng.standard_normal((120, 2)) * 0.02, axis=0))
+    dates = pd.date_range("2020-01-01", periods=120, freq=freq)
+    sim = engine.simulate(dates, pd.Index(["X", "Y"]), close, close, np.ones_like(close, bool),
+                          {0: np.array([0.5, 0.5])}, start=0, periods_per_year=ppy)
+    r = sim.returns.to_numpy()
+    stats = sim.portfolio.stats()
+    assert stats["Sharpe Ratio"] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(ppy), rel=1e-6)
+    assert vbt.settings["returns"]["year_freq"] == before

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from framework import Strategy
-from framework.backtest import Prepared, training_dates
+from framework.backtest import Dataset, training_dates
 from framework.feature_sets import FeatureSet, WindowTransform
 from framework.plugins import collect_registries
 from plugins.features import classic, raw
@@ -66,24 +66,22 @@ def test_robust_fit_never_reads_after_the_training_window():
     s = Robust()
     t = 150
     train, _ = training_dates(t, s)
-    a = Prepared(s, _ohlcv_panel(), reg)
-    a.fit_normalizer(train)
+    a = Dataset.build(s, _ohlcv_panel(), reg).fit_transform(train)
     scrambled = _ohlcv_panel()
     scrambled.values[train.max() + 1:] *= 3.0
-    b = Prepared(s, scrambled, reg)
-    b.fit_normalizer(train)
-    np.testing.assert_allclose(a.transform.median, b.transform.median)
-    np.testing.assert_allclose(a.transform.scale, b.transform.scale)
-    c = Prepared(s, _ohlcv_panel(), reg)
-    c.fit_normalizer(np.arange(train.min(), train.max() + 40))  # a longer window does see more: the test can fail
-    assert not np.allclose(a.transform.median, c.transform.median)
+    b = Dataset.build(s, scrambled, reg).fit_transform(train)
+    np.testing.assert_allclose(a.median, b.median)
+    np.testing.assert_allclose(a.scale, b.scale)
+    # a longer window does see more: the test can fail
+    c = Dataset.build(s, _ohlcv_panel(), reg).fit_transform(np.arange(train.min(), train.max() + 40))
+    assert not np.allclose(a.median, c.median)
 
 
 def test_zscore_on_window_relative_features_is_refused():
     from framework import StrategyError
 
     with pytest.raises(StrategyError, match="window-relative"):
-        Prepared(Robust(normalize="zscore"), _ohlcv_panel(), collect_registries().features)
+        Dataset.build(Robust(normalize="zscore"), _ohlcv_panel(), collect_registries().features)
 
 
 def test_strategy_can_supply_its_own_features():
@@ -96,7 +94,7 @@ def test_strategy_can_supply_its_own_features():
             mom[5:] = panel.close[5:] / panel.close[:-5] - 1
             return FeatureSet(mom[:, :, None], ["mom_5"])
 
-    prep = Prepared(Own(), _ohlcv_panel(), collect_registries().features)
+    prep = Dataset.build(Own(), _ohlcv_panel(), collect_registries().features)
     assert prep.feature_names == ["mom_5"]
 
 
@@ -128,8 +126,8 @@ def test_strategy_target_chooses_the_training_target_and_is_validated():
 
     reg = collect_registries().features
     for target, fn in (("zscore", zscore_by_date), ("rank", rank_by_date)):
-        prep = Prepared(Robust(target=target), _ohlcv_panel(), reg)
-        s = prep.samples_at(np.arange(100, 140), need_label=True)
+        prep = Dataset.build(Robust(target=target), _ohlcv_panel(), reg)
+        s = prep.samples(np.arange(100, 140), prep.base_transform, need_label=True)
         np.testing.assert_allclose(s.targets, fn(s.labels, s.t))
     with pytest.raises(StrategyError, match="target must be 'zscore' or 'rank'.*'ranks'"):
         Robust(target="ranks")

@@ -8,6 +8,8 @@ import pytest
 
 from framework import Model, Strategy, engine, hookimpl, panel_from_frame, run_backtest
 from framework import backtest as bt
+from framework.backtest import walkforward
+from framework.engine import simulation
 from framework.features import cross_sectional_normalize, excess_labels
 from tests.conftest import noise_frame, wide, with_factor
 
@@ -122,7 +124,7 @@ def test_c_a_broken_embargo_would_have_been_caught(monkeypatch, leak):
     def leaky(t, strategy):
         return np.arange(strategy.window - 1, t - strategy.horizon + leak), np.array([], dtype=np.int64)
 
-    monkeypatch.setattr(bt, "training_dates", leaky)
+    monkeypatch.setattr(walkforward, "training_dates", leaky)
     res = run_backtest(Memorise, data=_ma1_panel(), plugins=[Doubles], progress=False)
     assert res.metrics["ic"] > 0.3, res.metrics["ic"]
 
@@ -309,7 +311,7 @@ def test_span_test_would_have_caught_delistings_read_from_the_file_end(monkeypat
 
     monkeypatch.setattr(engine, "simulate", whole_file)
     if rule == "from_the_file_end":
-        monkeypatch.setattr(engine, "exits_without_price", from_file_end)
+        monkeypatch.setattr(simulation, "exits_without_price", from_file_end)
     _, full, cuts = _runs_full_and_cut(_span_panel(gap=True), extra=(1,))
     if rule == "point_in_time":
         _same_outputs(full, cuts[0])

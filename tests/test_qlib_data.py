@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework.panel import DataError
+from framework.data import DataError
 from plugins.qlib_data import load_qlib, read_qlib, register_data_sources
 
 REAL = Path(__file__).resolve().parents[2] / "shared/data/cn_csi300_qlib"

@@ -298,7 +298,7 @@ def test_comparison_renders_in_headless_chromium(runs_root: Path, tmp_path: Path
 
 
 def test_quantile_labels_put_top_scores_in_the_top_bucket() -> None:
-    from framework.report import quantile_labels
+    from framework.report.sections import quantile_labels
 
     dates = np.repeat(pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-06"]), 10)
     score = np.tile(np.arange(10.0), 3)

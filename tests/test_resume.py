@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from framework import Model, Strategy, hookimpl, run_backtest
-from framework.checkpoint import Checkpoint, CheckpointMismatch
+from framework.backtest.checkpoint import Checkpoint, CheckpointMismatch
 from framework.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

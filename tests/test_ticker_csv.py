@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework.panel import DataError
+from framework.data import DataError
 from plugins.ticker_csv import read_ticker_dir
 
 YAHOO = (

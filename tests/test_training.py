@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from framework import SampleSet, Strategy, StrategyError, run_backtest
-from framework.diagnostics import gradient_flow
-from framework.ensemble import SeedEnsemble, seed_metrics
-from framework.torch_model import TorchSequenceModel, date_batches, ic_loss, pearson_by_date
+from framework.metrics import seed_metrics
+from framework.model import SeedEnsemble
+from framework.model.gradient_flow import gradient_flow
+from framework.model.torch_sequence import TorchSequenceModel, date_batches, ic_loss, pearson_by_date
 from plugins.recurrent import LSTM
 from plugins.synthetic import make_synthetic_panel
 from tests.conftest import FAST_LSTM

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+from ..registry import Registry
 from .panel import Panel
-from .registry import Registry
 
 
 def parse_uri(uri: str) -> tuple[str, str, dict[str, str]]:

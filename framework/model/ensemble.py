@@ -3,8 +3,8 @@
 Single-seed numbers mislead: two seeds of the same LSTM can differ by more than two
 architectures do. ``Strategy.seeds = [0, 1, 2]`` makes every retrain fit one member
 per seed (each cached on its own) and score with the mean of the members' scores;
-the per-seed scores are saved too (``seed_scores.parquet``) and ``seed_metrics``
-turns them into ic/rank_ic per seed with their mean and spread.
+the per-seed scores are saved too (``seed_scores.parquet``) and
+``metrics.seed_metrics`` turns them into ic/rank_ic per seed with their mean and spread.
 """
 
 from __future__ import annotations
@@ -13,27 +13,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from . import metrics
-from .model import Model
+from .base import Log, Model, as_model, fit_model, takes_seed
 from .samples import SampleSet
 
-#: fit_member(params, train, valid, seed) -> (fitted model, info dict)
-FitMember = Callable[[dict, SampleSet, "SampleSet | None", int], tuple[Any, dict]]
+#: fit_member(params, train, valid, seed, log) -> (fitted model, info dict)
+FitMember = Callable[[dict, SampleSet, "SampleSet | None", int, "Log | None"], tuple[Model, dict]]
 
 
 def fit_plain(factory: Callable[..., Any]) -> FitMember:
     """The member fitter without a cache: ``factory(**params).fit(train, valid)``."""
-    def fit(params: dict, train: SampleSet, valid: SampleSet | None, seed: int) -> tuple[Any, dict]:
-        model = factory(**params)
-        return model, model.fit(train, valid) or {}
+    def fit(params: dict, train: SampleSet, valid: SampleSet | None, seed: int, log: Log | None = None):
+        model = as_model(factory(**params))
+        return model, fit_model(model, train, valid, log)
     return fit
-
-
-def takes_seed(factory: Callable[..., Any]) -> bool:
-    """Whether a model factory declares a ``seed`` parameter."""
-    return "seed" in getattr(factory, "defaults", {})
 
 
 class SeedEnsemble(Model):
@@ -51,17 +44,20 @@ class SeedEnsemble(Model):
         self.params = dict(params)
         self.seeds = [int(s) for s in seeds]
         self.fit_member = fit_member or fit_plain(factory)
-        self.members: list[Any] = []
+        self.members: list[Model] = []
         self.infos: list[dict] = []
 
-    def fit(self, train: SampleSet, valid: SampleSet | None) -> dict:
+    def _member_params(self, seed: int) -> dict:
+        return {**self.params, "seed": seed} if takes_seed(self.factory) else dict(self.params)
+
+    def fit(self, train: SampleSet, valid: SampleSet | None, log: Log | None = None) -> dict:
         self.members, self.infos = [], []
         shared = None
         for seed in self.seeds:
             if takes_seed(self.factory):
-                model, info = self.fit_member({**self.params, "seed": seed}, train, valid, seed)
+                model, info = self.fit_member(self._member_params(seed), train, valid, seed, log)
             else:
-                shared = shared or self.fit_member(dict(self.params), train, valid, seed)
+                shared = shared or self.fit_member(self._member_params(seed), train, valid, seed, log)
                 model, info = shared
             self.members.append(model)
             self.infos.append(info)
@@ -69,7 +65,7 @@ class SeedEnsemble(Model):
         return {"members": list(zip(self.seeds, self.infos)), "history": history}
 
     def predict_members(self, samples: SampleSet) -> np.ndarray:
-        """float[S, B]: each member's scores, in ``seeds`` order."""
+        """float[S, B]: each member's scores, in ``seeds`` order (a shared member is predicted once)."""
         if not self.members:
             raise RuntimeError("SeedEnsemble.predict called before fit")
         out = np.empty((len(self.members), len(samples)), dtype=np.float64)
@@ -83,22 +79,19 @@ class SeedEnsemble(Model):
     def predict(self, samples: SampleSet) -> np.ndarray:
         return self.predict_members(samples).mean(axis=0)
 
+    def state(self) -> dict:
+        return {"seeds": self.seeds, "members": [m.state() for m in self.members], "infos": self.infos}
 
-def seed_metrics(seed_scores: pd.DataFrame) -> dict[str, Any]:
-    """Per-seed IC metrics from a (date, asset, seed, score, label) table: ``ic_per_seed`` and
-    ``rank_ic_per_seed`` (lists in seed order), and their mean and spread (std, ddof=1) across seeds."""
-    if seed_scores.empty:
-        return {}
-    seeds, ic, rank_ic = [], [], []
-    for seed, g in seed_scores.groupby("seed", sort=False):
-        summary = metrics.ic_summary(metrics.ic_by_date(g[["date", "asset", "score", "label"]]))
-        seeds.append(int(seed))
-        ic.append(summary["ic"])
-        rank_ic.append(summary["rank_ic"])
+    def restore(self, state: dict) -> SeedEnsemble:
+        self.seeds = list(state["seeds"])
+        self.members = [as_model(self.factory(**self._member_params(s))).restore(m)
+                        for s, m in zip(self.seeds, state["members"])]
+        self.infos = list(state["infos"])
+        return self
 
-    def spread(v: list[float]) -> float:
-        return float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
-
-    return {"seeds": seeds, "ic_per_seed": ic, "rank_ic_per_seed": rank_ic,
-            "ic_seed_mean": float(np.mean(ic)), "ic_seed_std": spread(ic),
-            "rank_ic_seed_mean": float(np.mean(rank_ic)), "rank_ic_seed_std": spread(rank_ic)}
+    def diagnostics(self, samples: SampleSet) -> dict:
+        """The members' gradient-flow curves averaged (distinct members only), when they all have one."""
+        curves = [m.diagnostics(samples).get("gradient_flow") for m in dict.fromkeys(self.members)]
+        if not curves or any(c is None for c in curves):
+            return {}
+        return {"gradient_flow": np.mean(curves, axis=0)}

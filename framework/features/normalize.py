@@ -1,8 +1,8 @@
-"""Point-in-time features and labels: per-date cross-sectional normalisation and forward excess returns.
+"""Per-date normalisation across assets: of features (point-in-time, date by date) and of training targets.
 
-Everything here is computed date by date from rows dated <= t (features) or, for
-labels, from the execution prices strictly after t, exactly as the timing contract
-in DESIGN.md says.
+``cross_sectional_normalize`` works on the (T, N, F) feature array, each date from that
+date's rows only. ``zscore_by_date`` and ``rank_by_date`` turn a sample vector's labels
+into the per-date targets a model fits (Qlib's CSZScoreNorm and CSRankNorm).
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-
-from .panel import DataError
 
 
 def cross_sectional_normalize(x: np.ndarray, mask: np.ndarray, method: str | None = "zscore",
@@ -55,45 +53,6 @@ def _cs_rank(x: np.ndarray) -> np.ndarray:
     return np.where(finite, pct * np.sqrt(12.0), np.nan).astype(np.float32)
 
 
-def forward_returns(exec_price: np.ndarray, horizon: int) -> np.ndarray:
-    """(T, N) return from the execution price at t+1 to the one h bars later; NaN when unknown.
-
-    label_raw[t] = P[t+1+h] / P[t+1] - 1. The last h+1 rows are NaN (no future yet).
-    """
-    if horizon < 1:
-        raise ValueError(f"horizon must be >= 1 bar, got {horizon}")
-    T = exec_price.shape[0]
-    out = np.full(exec_price.shape, np.nan, dtype=np.float64)
-    if T > horizon + 1:
-        p = exec_price.astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[: T - horizon - 1] = p[horizon + 1:] / p[1: T - horizon] - 1.0
-    return out
-
-
-def excess_labels(exec_price: np.ndarray, horizon: int, mask: np.ndarray,
-                  benchmark_price: np.ndarray | None = None) -> np.ndarray:
-    """Forward return minus the cross-sectional mean over ``mask`` (or minus the benchmark's same return)."""
-    raw = forward_returns(exec_price, horizon)
-    raw[~mask] = np.nan
-    if benchmark_price is not None:
-        bench = forward_returns(np.asarray(benchmark_price, dtype=np.float64)[:, None], horizon)
-        return raw - bench
-    with np.errstate(invalid="ignore"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(raw, axis=1, keepdims=True)
-    return raw - mean
-
-
-def history_count(listed: np.ndarray, window: int) -> np.ndarray:
-    """(T, N) number of listed bars in the window ending at t (inclusive)."""
-    c = np.cumsum(listed, axis=0, dtype=np.int32)
-    out = c.copy()
-    out[window:] -= c[:-window]
-    return out
-
-
 def _per_date(values: np.ndarray, dates: np.ndarray, transform) -> np.ndarray:
     """float32 ``transform(segment)`` applied to each date's samples of a 1-D vector, in the input order."""
     out = np.zeros(len(values), dtype=np.float32)
@@ -128,10 +87,3 @@ def rank_by_date(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
         pct = (pd.Series(seg).rank(method="average").to_numpy() - 0.5) / len(seg)
         return (pct - 0.5) * np.sqrt(12.0)
     return _per_date(values, dates, centred_rank)
-
-
-def check_window(window: int, horizon: int, n_dates: int) -> None:
-    if window < 1:
-        raise DataError(f"window must be >= 1 bar, got {window}")
-    if window + horizon + 2 > n_dates:
-        raise DataError(f"the panel has {n_dates} dates: too few for window={window} and horizon={horizon}")

@@ -1,171 +1,38 @@
-"""One self-contained HTML report of a backtest run, built only from the files of its run directory.
+"""The report's sections, each built only from a run directory's files (the contract, runs/schema.py).
 
-The run directory is the contract (config.json, metrics.json, scores/weights/returns/ic/rebalances
-parquet files, optional training and gradient_flow files), so a report can be rebuilt at any time
-without the model, the data or the engine. plotly.js is inlined once, so the page opens offline.
+A report can be rebuilt at any time without the model, the data or the engine.
 """
 
 from __future__ import annotations
 
-import html
 import json
-import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
-from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-REPORT_NAME = "report.html"
+from ..metrics import BY_NAME, CATALOGUE, HEADLINE, convention_of, fmt_of
+from ..runs.reader import Run
+from .html import (
+    BENCHMARK_COLOR,
+    EXCESS_COLOR,
+    LOSS_COLOR,
+    RANK_COLOR,
+    STRATEGY_COLOR,
+    base_layout,
+    chart_div,
+    esc,
+    format_value,
+    html_table,
+    note,
+)
+
 ROLLING_IC = 20
 N_QUANTILES = 5
-TRADING_DAYS = 252
-
-STRATEGY_COLOR = "#1f77b4"
-BENCHMARK_COLOR = "#7f7f7f"
-EXCESS_COLOR = "#2ca02c"
-RANK_COLOR = "#ff7f0e"
-LOSS_COLOR = "#d62728"
-
-# (metric, display format, convention). The conventions are the ones of DESIGN.md; where Qlib differs
-# the line says how, so a figure is never compared with a Qlib figure by mistake.
-METRICS: list[tuple[str, str, str]] = [
-    ("ic", "f4", "Mean over dates of the cross-sectional Pearson correlation between the scores at t "
-                 "and the labels (excess return from the t+1 execution price over the horizon)."),
-    ("rank_ic", "f4", "As ic, with the Spearman (rank) correlation."),
-    ("icir", "f2", "mean(IC) / std(IC, ddof=1) over dates."),
-    ("rank_icir", "f2", "mean(rank IC) / std(rank IC, ddof=1) over dates."),
-    ("annual_return", "pct", "Daily simple returns compounded and annualised with 252 bars a year "
-                             "(52 for weekly, 12 for monthly bars). "
-                             "Qlib: mean daily return x 238 (summed, not compounded)."),
-    ("annual_volatility", "pct", "std(daily returns, ddof=1) x sqrt(252). Qlib: x sqrt(238)."),
-    ("sharpe", "f2", "mean / std(ddof=1) of daily returns x sqrt(252), no risk-free rate. "
-                     "Qlib's 'information_ratio' of a return series is the same ratio x sqrt(238)."),
-    ("max_drawdown", "pct", "Largest peak-to-trough fall of the compounded equity curve (negative). "
-                            "Qlib: on the cumulative sum of returns."),
-    ("benchmark_annual_return", "pct", "The benchmark (the named one, else the equal-weight universe), "
-                                       "annualised like annual_return."),
-    ("excess_annual_return", "pct", "Mean daily active return (strategy - benchmark) x 252: arithmetic, "
-                                    "not compounded, so not annual_return - benchmark_annual_return."),
-    ("information_ratio", "f2", "mean / std(ddof=1) of daily active returns (strategy - benchmark) "
-                                "x sqrt(252)."),
-    ("turnover", "f2", "Traded value / portfolio value, summed over the test period and divided by its "
-                       "length in years (bars / 252)."),
-    ("turnover_per_rebalance", "pct", "Traded value / portfolio value, mean per rebalance."),
-    ("total_return", "pct", "Compounded return over the whole test period."),
-    ("benchmark_max_drawdown", "pct", "max_drawdown of the benchmark's compounded equity."),
-    ("n_rebalances", "int", "Rebalance dates in the test period."),
-    ("n_retrains", "int", "Model fits in the test period (rolling retraining)."),
-    ("n_assets", "int", "Assets in the universe on some decision bar of the test period."),
-    ("excess_max_drawdown", "pct", "max_drawdown of compounded active returns (strategy - benchmark). "
-                                   "Qlib's benchmark tables report this on summed excess returns."),
-    ("n_delisted_sold", "int", "Positions sold at their last price after delist_after bars without a price."),
-    ("n_cache_hits", "int", "Retrain fits loaded from the model cache instead of trained."),
-    ("n_model_fits", "int", "Models fitted (one per seed per retrain)."),
-]
-METRIC_FORMATS = {name: fmt for name, fmt, _ in METRICS}
-METRIC_CONVENTIONS = {name: text for name, _, text in METRICS}
-
-HEADLINE = ["sharpe", "annual_return", "excess_annual_return", "max_drawdown", "ic", "rank_ic"]
-
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:0;background:#f6f7f9}
-main{max-width:1240px;margin:0 auto;padding:12px 24px 48px}
-header{background:#fff;border-bottom:1px solid #ddd;padding:14px 24px}
-header h1{font-size:20px;margin:0 0 4px}
-header .sub{color:#555}
-nav{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid #ddd;padding:6px 24px;font-size:13px}
-nav a{margin-right:14px;color:#1f5fa8;text-decoration:none}
-section{background:#fff;border:1px solid #e1e3e6;border-radius:6px;margin:16px 0;padding:10px 16px 14px}
-section h2{font-size:16px;margin:4px 0 8px}
-.sa-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:8px 16px}
-.sa-chart{min-width:0}
-.sa-note{color:#777;font-style:italic;margin:4px 0}
-.sa-error{color:#b00020;margin:4px 0}
-.cards{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
-.card{background:#fff;border:1px solid #e1e3e6;border-radius:6px;padding:8px 14px;min-width:120px}
-.card .k{color:#666;font-size:12px}.card .v{font-size:20px;font-weight:600}
-table{border-collapse:collapse;font-size:13px;width:100%}
-th,td{border-bottom:1px solid #eee;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#fafafa;font-weight:600}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td code{white-space:pre-wrap;font-size:12px}
-.params{columns:2 420px}
-.params table{break-inside:avoid}
-"""
-
-
-@dataclass
-class Run:
-    """What a run directory holds, read once: config, metrics and the parquet tables present."""
-
-    path: Path
-    config: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        """The run's name: its directory name."""
-        return self.path.resolve().name
-
-    def table(self, name: str) -> pd.DataFrame | None:
-        """The table `name` (file stem), or None when the run has no such file."""
-        return self.tables.get(name)
-
-
-TABLES = ["scores", "weights", "returns", "ic", "rebalances", "training", "gradient_flow"]
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from `path`; an empty dict when the file is absent."""
-    if not path.exists():
-        return {}
-    with path.open(encoding="utf-8") as fh:
-        value = json.load(fh)
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}")
-    return value
-
-
-def read_table(path: Path) -> pd.DataFrame | None:
-    """A parquet table with its date columns as datetimes; None when the file is absent."""
-    if not path.exists():
-        return None
-    frame = pd.read_parquet(path)
-    for col in ("date", "retrain_date"):
-        if col in frame.columns:
-            frame[col] = pd.to_datetime(frame[col])
-    return frame
-
-
-def load_run(run_dir: str | Path, tables: Iterable[str] = TABLES) -> Run:
-    """Read a run directory; unreadable files become `problems`, not exceptions."""
-    path = Path(run_dir)
-    if not path.is_dir():
-        raise FileNotFoundError(f"no run directory at {path}")
-    run = Run(path=path)
-    for attr in ("config", "metrics"):
-        try:
-            setattr(run, attr, read_json(path / f"{attr}.json"))
-        except (OSError, ValueError) as exc:
-            run.problems.append(f"{attr}.json could not be read: {exc}")
-    for name in tables:
-        try:
-            frame = read_table(path / f"{name}.parquet")
-        except Exception as exc:  # any unreadable file is reported in the page
-            run.problems.append(f"{name}.parquet could not be read: {exc}")
-            continue
-        if frame is not None:
-            run.tables[name] = frame
-    return run
 
 
 # ---------------------------------------------------------------- computations
@@ -200,82 +67,6 @@ def rolling_mean(series: pd.Series, window: int = ROLLING_IC) -> pd.Series:
     return series.rolling(window, min_periods=max(2, window // 4)).mean()
 
 
-# ---------------------------------------------------------------- html pieces
-
-
-def esc(value: Any) -> str:
-    """HTML-escaped text of a value."""
-    return html.escape(str(value), quote=True)
-
-
-def note(text: str) -> str:
-    """A short italic note, used where a section has nothing to show."""
-    return f'<p class="sa-note">{esc(text)}</p>'
-
-
-def base_layout(fig: go.Figure, height: int, title: str, **kwargs: Any) -> go.Figure:
-    """The layout every chart shares: white template, compact margins, legend on top."""
-    fig.update_layout(
-        template="plotly_white", height=height,
-        title=dict(text=title, x=0.01, xanchor="left", y=0.985, yanchor="top", yref="container", font=dict(size=14)),
-        margin=dict(l=60, r=20, t=64, b=40),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
-        **kwargs,
-    )
-    return fig
-
-
-def chart_div(name: str, fig: go.Figure) -> str:
-    """A plotly figure as a div of class sa-chart named `name`; plotly.js must be on the page once."""
-    height = fig.layout.height or 360
-    body = fig.to_html(
-        full_html=False, include_plotlyjs=False, div_id=f"sa-{name}", default_height=f"{height}px",
-        config={"responsive": True, "displaylogo": False},
-    )
-    return f'<div class="sa-chart" data-name="{esc(name)}">{body}</div>'
-
-
-def format_value(value: Any, fmt: str = "g") -> str:
-    """A metric value for display: pct, f2, f4, int or general."""
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "-"
-    if not isinstance(value, int | float | np.number):
-        return esc(value)
-    value = float(value)
-    if fmt == "pct":
-        return f"{value:.2%}"
-    if fmt == "int":
-        return f"{value:,.0f}"
-    if fmt in ("f2", "f4"):
-        return f"{value:.{fmt[1]}f}"
-    return f"{value:.4g}"
-
-
-def html_table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
-    """A table from pre-escaped cells; the columns in `numeric` are right-aligned."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
-                         for i, c in enumerate(row)) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def html_page(title: str, header: str, sections: list[tuple[str, str, str]]) -> str:
-    """A whole page: inline plotly.js (once), a header, a nav bar and (id, title, body) sections."""
-    nav = "".join(f'<a href="#{esc(sid)}">{esc(stitle)}</a>' for sid, stitle, _ in sections)
-    parts = "".join(f'<section id="{esc(sid)}"><h2>{esc(stitle)}</h2>{body}</section>'
-                    for sid, stitle, body in sections)
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{esc(title)}</title><style>{CSS}</style>"
-        f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head>\n<body>"
-        f"<header>{header}</header><nav>{nav}</nav><main>{parts}</main></body></html>\n"
-    )
-
-
 # ---------------------------------------------------------------- sections
 
 
@@ -283,7 +74,7 @@ def section_overview(run: Run) -> str:
     """Headline metric cards, the run's identity and every strategy parameter."""
     cards = "".join(
         f'<div class="card"><div class="k">{esc(k)}</div>'
-        f'<div class="v">{format_value(run.metrics.get(k), METRIC_FORMATS[k])}</div></div>'
+        f'<div class="v">{format_value(run.metrics.get(k), fmt_of(k))}</div></div>'
         for k in HEADLINE if k in run.metrics
     )
     cfg = run.config
@@ -538,18 +329,15 @@ def section_gradient_flow(run: Run) -> str:
 
 
 def section_metrics(run: Run) -> str:
-    """Every metric with its value and the convention that produced it."""
+    """Every metric with its value and the convention that produced it, in the catalogue's order."""
     if not run.metrics:
         return note("No metrics.json in this run.")
-    rows = []
-    known = [m for m, _, _ in METRICS if m in run.metrics]
-    extra = [m for m in run.metrics if m not in METRIC_FORMATS and m != "seconds"]
-    for name in known + extra:
-        rows.append([f"<code>{esc(name)}</code>", format_value(run.metrics[name], METRIC_FORMATS.get(name, "g")),
-                     esc(METRIC_CONVENTIONS.get(name, ""))])
-    for phase, secs in (run.metrics.get("seconds") or {}).items():
-        rows.append([f"<code>seconds.{esc(phase)}</code>", format_value(secs, "f2"),
-                     esc(f"Wall-clock seconds spent in the {phase} phase.")])
+    names = [m.name for m in CATALOGUE if m.name in run.metrics and m.name != "seconds"]
+    names += [m for m in run.metrics if m not in BY_NAME]
+    rows = [[f"<code>{esc(name)}</code>", format_value(run.metrics[name], fmt_of(name)), esc(convention_of(name))]
+            for name in names]
+    rows += [[f"<code>seconds.{esc(phase)}</code>", format_value(secs, "f2"), esc(convention_of(f"seconds.{phase}"))]
+             for phase, secs in (run.metrics.get("seconds") or {}).items()]
     return html_table(["metric", "value", "convention"], rows, numeric={1})
 
 
@@ -563,32 +351,3 @@ SECTIONS: list[tuple[str, str, Callable[[Run], str]]] = [
     ("gradient-flow", "Gradient flow", section_gradient_flow),
     ("metrics", "Metrics and conventions", section_metrics),
 ]
-
-
-def render_section(build: Callable[[Run], str], run: Run) -> str:
-    """A section's html; a section that fails shows the error instead of failing the whole report."""
-    try:
-        return build(run)
-    except Exception as exc:  # one malformed file must not cost the rest of the report
-        warnings.warn(f"report section {build.__name__} failed: {exc!r}", stacklevel=2)
-        return f'<p class="sa-error">This section could not be drawn: {esc(type(exc).__name__)}: {esc(exc)}</p>'
-
-
-def report_header(run: Run) -> str:
-    """The page header: strategy, model, data and test span."""
-    cfg = run.config
-    params = cfg.get("params") or {}
-    span = " to ".join(map(str, cfg.get("span") or [])) or "?"
-    sub = f"model {params.get('model', '?')} · data {cfg.get('data', '?')} · test {span} · run {run.name}"
-    problems = "".join(f'<p class="sa-error">{esc(p)}</p>' for p in run.problems)
-    return f"<h1>{esc(cfg.get('strategy', 'seqalpha run'))}</h1><div class=\"sub\">{esc(sub)}</div>{problems}"
-
-
-def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the run's report (default run_dir/report.html) and return its path."""
-    run = load_run(run_dir)
-    sections = [(sid, title, render_section(build, run)) for sid, title, build in SECTIONS]
-    title = f"{run.config.get('strategy', 'seqalpha')} · {run.name}"
-    path = Path(out) if out is not None else run.path / REPORT_NAME
-    path.write_text(html_page(title, report_header(run), sections), encoding="utf-8")
-    return path

@@ -8,12 +8,15 @@ saved as ``gradient_flow.parquet`` (retrain_date, lag, grad_norm, model).
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .samples import SampleSet
-from .torch_model import TorchSequenceModel
+
+if TYPE_CHECKING:
+    from .torch_sequence import TorchSequenceModel
 
 
 def gradient_flow(model: TorchSequenceModel, samples: SampleSet, n: int = 512, seed: int = 0) -> np.ndarray:

@@ -11,12 +11,15 @@ each segment; resuming with another configuration is refused.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 import shutil
 from pathlib import Path
 from typing import Any
 
-from .cache import atomic_write_bytes
+from ..model.cache import code_version, stable
+from ..util import atomic_write_bytes, hash_arrays
 
 
 class CheckpointMismatch(ValueError):
@@ -80,3 +83,16 @@ class Checkpoint:
         """Remove every segment (a fresh run, or a run that finished)."""
         shutil.rmtree(self.folder, ignore_errors=True)
         self.n_saved, self._marks = 0, {}
+
+
+def run_fingerprint(strategy, data_label: str, dataset, model_factory, t0: int, t1: int, fields: list[str]) -> str:
+    """What a checkpoint must match to be resumed: parameters (but ``cache``), the code of the strategy and the
+    model, the data as prepared (features, labels, universe, prices), the test span and the state's fields."""
+    h = hashlib.sha256()
+    params = {k: v for k, v in strategy.params().items() if k != "cache"}
+    h.update(json.dumps(stable(params), sort_keys=True).encode())
+    h.update(json.dumps([data_label, t0, t1, fields]).encode())
+    h.update(str(code_version(type(strategy))).encode())
+    h.update(str(code_version(model_factory)).encode())
+    hash_arrays(h, dataset.features, dataset.labels, dataset.sampleable, dataset.exec_price, dataset.panel.close)
+    return h.hexdigest()

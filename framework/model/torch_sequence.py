@@ -1,7 +1,7 @@
 """TorchSequenceModel: the one shared training loop. A model plugin only supplies ``build_network``.
 
-The loop: mini-batches gathered from window views, Adam, a loss on per-date z-scored
-labels ("mse", "ic" or your own callable), early stopping on a validation slice by
+The loop: mini-batches gathered from window views, Adam, a loss on the per-date targets
+(z-scored or ranked labels, ``Strategy.target``) ("mse", "ic" or your own callable), early stopping on a validation slice by
 loss or by IC (the best epoch's weights are kept), gradient clipping by global norm
 (on by default; the share of clipped steps is recorded per epoch), seeds, and
 CPU/CUDA device choice.
@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .model import Model
-from .registry import did_you_mean
+from ..registry import did_you_mean
+from .base import Log, Model
 from .samples import SampleSet
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -118,8 +118,6 @@ class TorchSequenceModel(Model):
         "max_train_samples": None,  # sub-sample training set per epoch (None = all)
     }
 
-    log = None  # a callable(str) the backtest sets for per-epoch progress lines
-
     def build_network(self, n_features: int) -> nn.Module:
         """Return a module mapping float32[B, L, F] to float32[B]."""
         raise NotImplementedError
@@ -172,12 +170,13 @@ class TorchSequenceModel(Model):
         return loss, float(corr.mean()) if len(corr) else float("nan")
 
     # ---- the loop ------------------------------------------------------------------------------
-    def fit(self, train: SampleSet, valid: SampleSet | None) -> dict:
+    def fit(self, train: SampleSet, valid: SampleSet | None, log: Log | None = None) -> dict:
         p = self.params
         if len(train) == 0:
             raise ValueError("no training samples: widen the training window or start the test later")
         torch.manual_seed(p["seed"])
         rng = np.random.default_rng(p["seed"])
+        self.n_features = train.n_features
         self.network = self.build_network(train.n_features).to(self.device)
         opt = torch.optim.Adam(self.network.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
         clip = p["clip_norm"]
@@ -212,8 +211,8 @@ class TorchSequenceModel(Model):
                       "grad_norm": float(np.mean(norms)) if norms else float("nan"),
                       "seconds": time.perf_counter() - t0}
             self.history.append(record)
-            if self.log is not None:
-                self.log(f"  {type(self).__name__} seed {p['seed']} epoch {epoch + 1}/{p['epochs']}: train loss "
+            if log is not None:
+                log(f"  {type(self).__name__} seed {p['seed']} epoch {epoch + 1}/{p['epochs']}: train loss "
                          f"{record['train_loss']:.4f}, valid loss {valid_loss:.4f}, valid IC {valid_ic:.4f} "
                          f"({record['seconds']:.1f}s)")
             if by_ic:
@@ -243,3 +242,26 @@ class TorchSequenceModel(Model):
             for idx in samples.batches(self.params["batch_size"] * 4):
                 out[idx] = self.network(self._tensor(samples, idx)).float().cpu().numpy()
         return out
+
+    # ---- the rest of the model contract ---------------------------------------------------------
+    def state(self) -> dict:
+        """Attributes but the network, which is stored as a CPU state_dict (restorable on any device)."""
+        attrs = {k: v for k, v in vars(self).items() if k not in ("params", "device", "network")}
+        network = None if self.network is None else {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
+        return {"attrs": attrs, "network": network}
+
+    def restore(self, state: dict) -> TorchSequenceModel:
+        vars(self).update(state["attrs"])
+        if state["network"] is not None:
+            self.network = self.build_network(self.n_features).to(self.device)
+            self.network.load_state_dict(state["network"])
+            self.network.eval()
+        return self
+
+    def diagnostics(self, samples: SampleSet) -> dict:
+        """{"gradient_flow": float[L]}: |d loss / d input| per window step (see gradient_flow.py)."""
+        if self.network is None:
+            return {}
+        from .gradient_flow import gradient_flow
+
+        return {"gradient_flow": gradient_flow(self, samples)}

@@ -13,10 +13,13 @@ class SampleSet:
     """Samples (t, i) of a feature array; ``windows(sel)`` gathers ``features[t-L+1:t+1, i, :]`` per batch.
 
     ``labels`` are raw forward excess returns (for IC); ``targets`` the per-date
-    z-scored labels models train on. Either may be None at prediction time.
+    normalised labels models train on (z-scores or centred ranks, ``Strategy.target``).
+    Both are None at prediction time. ``features`` may hold NaN (an asset before it
+    listed, a missing factor): ``transform`` (or the per-date normalisation that made
+    the array) turns them into 0, so gathered windows are finite.
     """
 
-    features: np.ndarray  # (T, N, F) float32, normalised, NaN-free
+    features: np.ndarray  # (T, N, F) float32: per-date normalised, or raw with NaN for ``transform`` to handle
     window: int
     t: np.ndarray  # int64 date index of each sample
     i: np.ndarray  # int64 asset index of each sample

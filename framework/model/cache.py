@@ -25,7 +25,6 @@ import os
 import pickle
 import sys
 import sysconfig
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,9 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from ..util import atomic_write_bytes, hash_arrays
+from .base import Model, as_model
 from .samples import SampleSet
 
-FORMAT = 1  # bump when the stored layout changes
+FORMAT = 2  # bump when the stored layout changes
 _STDLIB = sysconfig.get_paths()["stdlib"]
 
 
@@ -46,16 +47,6 @@ def cache_dir() -> Path:
 
 
 # ---- the key ---------------------------------------------------------------------------------
-def _hash_arrays(h: Any, *arrays: np.ndarray | None) -> None:
-    for a in arrays:
-        if a is None:
-            h.update(b"none")
-            continue
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
-
-
 def data_fingerprint(*sets: SampleSet | None) -> str:
     """sha256 of what a model trained on these sample sets can see: the feature rows their windows read
     (dates from the first window's start to the last sample), the sample indices, labels and targets."""
@@ -66,7 +57,7 @@ def data_fingerprint(*sets: SampleSet | None) -> str:
             continue
         lo, hi = int(s.t.min()) - s.window + 1, int(s.t.max())
         h.update(f"rows{lo}:{hi}:window{s.window}".encode())
-        _hash_arrays(h, s.features[lo:hi + 1], s.t, s.i, s.labels, s.targets)
+        hash_arrays(h, s.features[lo:hi + 1], s.t, s.i, s.labels, s.targets)
         transform = getattr(s, "transform", None)  # per-retrain window normalisation, fitted state included
         h.update(b"no-transform" if transform is None else pickle.dumps(transform, protocol=4))
     return h.hexdigest()
@@ -149,30 +140,6 @@ def model_key(model_name: str, factory: Callable[..., Any], params: dict, train:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-# ---- what is stored --------------------------------------------------------------------------
-def model_state(model: Any, n_features: int) -> dict:
-    """A fitted model's picklable state: its attributes (but ``params``, which the factory gets again), with the
-    network of a TorchSequenceModel-like model (one with ``build_network``) as a CPU state_dict."""
-    network = getattr(model, "network", None)
-    rebuild = network is not None and hasattr(model, "build_network") and hasattr(network, "state_dict")
-    skip = {"params", "device", "network"} if rebuild else {"params"}
-    state = {"attrs": {k: v for k, v in vars(model).items() if k not in skip}, "n_features": n_features}
-    if rebuild:
-        state["network"] = {k: v.detach().cpu() for k, v in network.state_dict().items()}
-    return state
-
-
-def restore_model(factory: Callable[..., Any], params: dict, state: dict) -> Any:
-    """Rebuild a model from ``factory(**params)`` and a state from ``model_state``."""
-    model = factory(**params)
-    vars(model).update(state["attrs"])
-    if "network" in state:
-        model.network = model.build_network(state["n_features"]).to(model.device)
-        model.network.load_state_dict(state["network"])
-        model.network.eval()
-    return model
-
-
 class ModelCache:
     """Fitted models on disk, one pickle per key, written atomically."""
 
@@ -182,7 +149,7 @@ class ModelCache:
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.pkl"
 
-    def load(self, key: str, factory: Callable[..., Any], params: dict) -> tuple[Any, dict] | None:
+    def load(self, key: str, factory: Callable[..., Any], params: dict) -> tuple[Model, dict] | None:
         """(model, info) stored under ``key``, or None when absent or unreadable (then it is refitted)."""
         path = self.path(key)
         if not path.is_file():
@@ -192,18 +159,18 @@ class ModelCache:
                 entry = pickle.load(fh)
             if entry.get("format") != FORMAT:
                 return None
-            restored = restore_model(factory, params, entry["state"]), entry["info"]
+            restored = as_model(factory(**params)).restore(entry["state"]), entry["info"]
         except Exception:  # a corrupt or incompatible entry is a miss; the refit overwrites it
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # the modification time is the last use: `seqalpha cache --older-than` prunes by it
         return restored
 
-    def store(self, key: str, model: Any, info: dict, n_features: int) -> bool:
-        """Write an entry atomically; False (and nothing written) when the model cannot be pickled."""
+    def store(self, key: str, model: Model, info: dict) -> bool:
+        """Write an entry atomically; False (and nothing written) when the model's state cannot be pickled."""
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        entry = {"format": FORMAT, "state": model_state(model, n_features), "info": info}
+        entry = {"format": FORMAT, "state": model.state(), "info": info}
         try:
             data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
@@ -228,18 +195,3 @@ class ModelCache:
             except FileNotFoundError:  # removed meanwhile by another process
                 continue
         return files, size
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -1,4 +1,4 @@
-"""Metrics with one documented convention each (see docs/metrics.md for where Qlib differs)."""
+"""How each metric is computed; its name, label and convention are in catalogue.py (docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -86,3 +86,23 @@ def turnover(traded_value: pd.Series, value: pd.Series, rebalance_bars: list, pp
         "turnover": float(per.sum() / years) if years else float("nan"),
         "per_bar": per,
     }
+
+
+def seed_metrics(seed_scores: pd.DataFrame) -> dict:
+    """Per-seed IC metrics from a (date, asset, seed, score, label) table: ``ic_per_seed`` and
+    ``rank_ic_per_seed`` (lists in seed order), and their mean and spread (std, ddof=1) across seeds."""
+    if seed_scores.empty:
+        return {}
+    seeds, ic, rank_ic = [], [], []
+    for seed, g in seed_scores.groupby("seed", sort=False):
+        summary = ic_summary(ic_by_date(g[["date", "asset", "score", "label"]]))
+        seeds.append(int(seed))
+        ic.append(summary["ic"])
+        rank_ic.append(summary["rank_ic"])
+
+    def spread(v: list[float]) -> float:
+        return float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+
+    return {"seeds": seeds, "ic_per_seed": ic, "rank_ic_per_seed": rank_ic,
+            "ic_seed_mean": float(np.mean(ic)), "ic_seed_std": spread(ic),
+            "rank_ic_seed_mean": float(np.mean(rank_ic)), "rank_ic_seed_std": spread(rank_ic)}

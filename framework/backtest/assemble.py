@@ -1,0 +1,79 @@
+"""Result assembly: the clock's records and the engine's simulation turned into the run's tables and metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from .. import metrics
+from ..engine import Simulation
+from ..runs import BacktestResult, schema
+from ..strategy import Strategy
+from .clock import LoopState
+from .dataset import Dataset
+from .walkforward import WalkForward
+
+
+def assemble(strategy: Strategy, dataset: Dataset, calendar: WalkForward, data_label: str, state: LoopState,
+             sim: Simulation, benchmark: np.ndarray, seconds: dict, wall0: float, extra_config: dict) -> BacktestResult:
+    """The BacktestResult of a finished loop and simulation (tables as runs/schema.py says)."""
+    panel = dataset.panel
+    dates, assets = panel.dates, panel.assets
+    t0, t1 = calendar.t0, calendar.t1
+    decided = sorted(t for t, _ in state.decisions)
+    returns = pd.DataFrame({"date": dates[t0 + 1:t1 + 2], "strategy": sim.returns.to_numpy(), "benchmark": benchmark})
+    scores = _with_labels(_concat(state.scores, ["t", "i", "score"]), dataset)
+    weights = _concat(state.weights, list(schema.TABLES["weights"])) if state.weights else schema.empty_table("weights")
+    ic = metrics.ic_by_date(scores)
+    ppy = metrics.periods_per_year(dates[:t1 + 2])  # the calendar up to the span's end only
+    reb_bars = [t + 1 - (t0 + 1) for t in decided]  # every decision bar t <= t1 trades at t + 1 <= t1 + 1
+    turn = metrics.turnover(sim.traded_value, sim.value, reb_bars, ppy, len(returns))
+    rebalances = pd.DataFrame({"date": dates[decided] if decided else pd.DatetimeIndex([]),
+                               "turnover": [float(turn["per_bar"].iloc[b]) for b in reb_bars]})
+    rebalances["n_holdings"] = rebalances["date"].map(weights.groupby("date").size()).fillna(0).astype("int64")
+    m = {**metrics.ic_summary(ic),
+         **metrics.performance(returns["strategy"], returns["benchmark"], ppy),
+         "turnover": turn["turnover"], "turnover_per_rebalance": turn["turnover_per_rebalance"],
+         "n_rebalances": len(decided), "n_retrains": len(calendar.retrain_bars),
+         "n_model_fits": sum(r["fits"] for r in state.retrains),
+         "n_cache_hits": sum(r["cache_hits"] for r in state.retrains),
+         "n_assets": int(dataset.universe[t0:t1 + 1].any(axis=0).sum()),  # in the universe on some decision bar
+         "n_delisted_sold": sim.n_delisted_sold, "n_refused_at_limit": sim.n_refused_at_limit,
+         "periods_per_year": ppy, "retrain_seconds": [round(r["seconds"], 3) for r in state.retrains]}
+    seed_scores = schema.empty_table("seed_scores")
+    if state.seed_scores:
+        ss = pd.concat(state.seed_scores, ignore_index=True)
+        seed_scores = _with_labels(ss[["t", "i", "seed", "score"]], dataset)
+        m.update(metrics.seed_metrics(seed_scores))
+    m["seconds"] = {**seconds, "total": time.perf_counter() - wall0}
+    module = sys.modules.get(type(strategy).__module__)
+    config = {"strategy": type(strategy).__name__, "strategy_file": getattr(module, "__file__", None),
+              "data": data_label, "params": strategy.params(), "span": [str(dates[t0].date()), str(dates[t1].date())],
+              "simulated": [str(dates[t0 + 1].date()), str(dates[t1 + 1].date())], "features": dataset.feature_names,
+              "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seed": strategy.seed,
+              "panel": {"dates": len(dates), "assets": len(assets), "first": str(dates[0].date()),
+                        "last": str(dates[-1].date())}, **extra_config}
+    training = pd.DataFrame(state.training) if state.training else schema.empty_table("training")
+    flow = pd.DataFrame(state.gradient_flow) if state.gradient_flow else schema.empty_table("gradient_flow")
+    return BacktestResult(config=config, metrics=m, scores=scores, weights=weights, returns=returns, ic=ic,
+                          rebalances=rebalances, training=training, gradient_flow=flow, seed_scores=seed_scores,
+                          portfolio=sim.portfolio)
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({c: [] for c in columns})
+
+
+def _with_labels(frame: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+    """(t, i, [seed,] score) rows as (date, asset, [seed,] score, label)."""
+    t, i = frame["t"].to_numpy(np.int64), frame["i"].to_numpy(np.int64)
+    out = pd.DataFrame({"date": dataset.panel.dates[t], "asset": dataset.panel.assets[i]})
+    if "seed" in frame:
+        out["seed"] = frame["seed"].to_numpy(np.int64)
+    out["score"] = frame["score"].to_numpy(np.float64)
+    out["label"] = dataset.labels[t, i]
+    return out

@@ -1,0 +1,121 @@
+"""The simulation clock: one pass over the test period's decision bars (docs/design.md, "The loop").
+
+At a retrain bar the model is refitted on what is known then and scores every bar of its
+segment; each bar's scores are kept; at a rebalance bar the portfolio rule turns today's
+scores into target weights (traded by the engine on the next bar).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..model import Model
+from ..progress import Progress, Timer
+from ..strategy import Strategy, StrategyError
+from .checkpoint import Checkpoint
+from .dataset import Dataset
+from .trainer import Retrain, Trainer
+from .walkforward import WalkForward
+
+
+@dataclass
+class LoopState:
+    """What the clock accumulates; lists only grow, so a checkpoint saves what each segment added."""
+
+    scores: list = field(default_factory=list)  # DataFrames t, i, score
+    seed_scores: list = field(default_factory=list)  # DataFrames t, i, seed, score
+    weights: list = field(default_factory=list)  # DataFrames date, asset, weight
+    training: list = field(default_factory=list)  # per-epoch dicts
+    gradient_flow: list = field(default_factory=list)  # dicts retrain_date, lag, grad_norm, model
+    retrains: list = field(default_factory=list)  # per-retrain dicts: date, seconds, fits, cache_hits
+    decisions: list = field(default_factory=list)  # (t, weights over all assets)
+    weights_now: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    timer: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def run_clock(strategy: Strategy, dataset: Dataset, calendar: WalkForward, trainer: Trainer, rule, hook,
+              state: LoopState, start: int, timer: Timer, progress: Progress,
+              checkpoint: Checkpoint | None = None) -> LoopState:
+    """Step through decision bars ``start..t1``, adding to ``state``; checkpoint at each retrain after the first."""
+    dates, assets = dataset.panel.dates, dataset.panel.assets
+    bar = progress.bar(len(calendar.bars), "backtest")
+    bar.update(start - calendar.t0)
+    by_date: dict = {}
+    for t in range(start, calendar.t1 + 1):
+        if t in calendar.retrain_bars:
+            if checkpoint is not None and t > start:  # the previous segment is finished: save it
+                state.timer = timer.loop_seconds()
+                checkpoint.save(t, state.as_dict())
+            with timer.phase("train"):
+                fitted = trainer.retrain(t)
+            _record_retrain(state, fitted, dates[t])
+            hook.model_trained(strategy=strategy, date=dates[t], model=fitted.model, n_train=fitted.n_train,
+                               n_valid=fitted.n_valid, seconds=fitted.seconds)
+            with timer.phase("predict"):  # every bar until the next retrain, with this model
+                by_date = _score_segment(strategy, dataset, fitted, t, calendar.segment_end(t), state)
+        today = by_date.get(t)
+        if today is not None:
+            state.scores.append(today)
+        if t in calendar.rebalance_bars:
+            scores = (pd.Series(today["score"].to_numpy(), index=assets[today["i"].to_numpy()])
+                      if today is not None else pd.Series(dtype=float))
+            weights = checked_weights(strategy.target_weights(scores, state.weights_now, rule), scores, dates[t])
+            state.decisions.append((t, weights.reindex(assets).fillna(0.0).to_numpy()))
+            state.weights_now = weights[weights != 0]
+            state.weights.append(pd.DataFrame({"date": dates[t], "asset": state.weights_now.index,
+                                               "weight": state.weights_now.to_numpy()}))
+            hook.rebalanced(strategy=strategy, date=dates[t], scores=scores, weights=state.weights_now)
+            progress.detail(f"rebalance {dates[t].date()}: {len(scores)} scored, {len(state.weights_now)} held")
+        bar.update()
+    bar.close()
+    return state
+
+
+def _record_retrain(state: LoopState, fitted: Retrain, date) -> None:
+    state.training += fitted.training
+    state.gradient_flow += fitted.gradient_flow
+    state.retrains.append({"date": date, "seconds": fitted.seconds, "fits": fitted.fits,
+                           "cache_hits": fitted.cache_hits})
+
+
+def _score_segment(strategy: Strategy, dataset: Dataset, fitted: Retrain, t: int, end: int,
+                   state: LoopState) -> dict:
+    """Score bars t..end-1 with the retrain's model; {bar: DataFrame(t, i, score)}; ensemble members kept."""
+    segment = dataset.samples(np.arange(t, end), fitted.transform, need_label=False)
+    members = checked_scores(fitted.model, segment, strategy.model)
+    scores = pd.DataFrame({"t": segment.t, "i": segment.i, "score": members.mean(axis=0)})
+    if strategy.seeds:
+        state.seed_scores += [pd.DataFrame({"t": segment.t, "i": segment.i, "seed": seed, "score": m})
+                              for seed, m in zip(strategy.seeds, members)]
+    return dict(tuple(scores.groupby("t")))
+
+
+def checked_scores(model: Model, samples, name: str) -> np.ndarray:
+    """The members' scores float[S, B], refused with a message when the shape is wrong or a score is not finite."""
+    members = np.asarray(model.predict_members(samples), dtype=np.float64)
+    if members.ndim != 2 or members.shape[1] != len(samples):
+        raise StrategyError(f"model {name!r} returned scores of the wrong shape: {members.shape} (members x "
+                            f"samples) for {len(samples)} samples; predict must return shape ({len(samples)},)")
+    bad = ~np.isfinite(members)
+    if bad.any():
+        raise StrategyError(f"model {name!r} returned {int(bad.sum())} non-finite score(s) (NaN or infinity) "
+                            f"for {len(samples)} samples")
+    return members
+
+
+def checked_weights(weights: pd.Series, scores: pd.Series, date) -> pd.Series:
+    """Reject weights that are not finite or name assets that were not scored (not eligible) today."""
+    weights = pd.Series(weights, dtype=float)
+    bad = weights.index.difference(scores.index)
+    if len(bad):
+        raise StrategyError(f"target weights on {pd.Timestamp(date).date()} name assets not in today's universe: "
+                            f"{list(bad[:5])}")
+    if not np.isfinite(weights.to_numpy()).all():
+        raise StrategyError(f"target weights on {pd.Timestamp(date).date()} contain NaN or infinity")
+    return weights

@@ -1,0 +1,127 @@
+"""The Dataset: a panel turned into model inputs once, then never changed.
+
+Features (the strategy's own ``features()`` or a registered feature set), the universe,
+the labels (forward excess returns from the execution price after t), and which (t, i)
+may be sampled. Window normalisation that is fitted per retrain (``normalize="robust"``)
+is not stored here: ``fit_transform`` returns it, and the caller passes it to ``samples``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data import Panel
+from ..features import (
+    FeatureSet,
+    WindowTransform,
+    check_window,
+    cross_sectional_normalize,
+    excess_labels,
+    history_count,
+    rank_by_date,
+    zscore_by_date,
+)
+from ..model import SampleSet
+from ..registry import Registry
+from ..strategy import Strategy, StrategyError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    panel: Panel
+    window: int
+    features: np.ndarray  # (T, N, F) float32: per-date normalised, or raw (NaN = missing) for a window transform
+    feature_names: list[str]
+    base_transform: WindowTransform | None  # window-relative differences (normalize "robust"/None); None: none
+    universe: np.ndarray  # (T, N) bool, the strategy's point-in-time universe
+    exec_price: np.ndarray  # (T, N) the price orders fill at: next close, or next open
+    labels: np.ndarray  # (T, N) float64 forward excess return from exec_price[t+1] over the horizon; NaN: unknown
+    sampleable: np.ndarray  # (T, N) bool: in the universe with at least half a window of history
+    target: str  # "zscore" or "rank": how labels become per-date training targets
+    normalize: str | None
+    clip: float | None
+    seed: int
+
+    @classmethod
+    def build(cls, strategy: Strategy, panel: Panel, feature_sets: Registry) -> Dataset:
+        L, h = strategy.window, strategy.horizon
+        check_window(L, h, len(panel.dates))
+        universe = np.asarray(strategy.universe(panel), dtype=bool)
+        if universe.shape != panel.close.shape:
+            raise StrategyError(f"universe() returned shape {universe.shape}, expected {panel.close.shape}")
+        fs = strategy.features(panel)
+        if fs is None:
+            fs = feature_sets.get(strategy.feature_set).factory(panel)
+        fs = _select(fs, strategy.factors, strategy.feature_set)
+        if strategy.normalize in ("zscore", "rank") and fs.window_relative:
+            raise StrategyError(f"feature set {strategy.feature_set!r} is window-relative: use normalize='robust' "
+                                f"(fitted on each training window) or None, not {strategy.normalize!r}")
+        if strategy.normalize in ("zscore", "rank"):
+            features = cross_sectional_normalize(fs.values, panel.listed(), strategy.normalize, strategy.clip)
+            base = None
+        else:  # raw values; window-relative differences and robust scaling happen per gathered batch
+            features = np.where(panel.listed()[:, :, None], fs.values, np.nan).astype(np.float32)
+            base = WindowTransform(fs.reference, clip=strategy.clip)
+        if strategy.execution == "open" and not panel.has("open"):
+            raise StrategyError(f"execution='open' but data {panel.name!r} has no 'open' field")
+        exec_price = panel.field("open") if strategy.execution == "open" else panel.close
+        labels = excess_labels(exec_price, h, universe, benchmark_prices(strategy, panel))
+        sampleable = universe & (history_count(panel.listed(), L) >= math.ceil(L / 2))
+        sampleable[: L - 1] = False
+        return cls(panel=panel, window=L, features=features, feature_names=list(fs.names), base_transform=base,
+                   universe=universe, exec_price=exec_price, labels=labels, sampleable=sampleable,
+                   target=strategy.target, normalize=strategy.normalize, clip=strategy.clip, seed=strategy.seed)
+
+    def fit_transform(self, train_dates: np.ndarray, max_windows: int = 20000) -> WindowTransform | None:
+        """The window transform for a model trained on ``train_dates``: with normalize='robust', median/MAD per
+        (step, feature) fitted on (up to ``max_windows`` of) those training windows only; else the base one."""
+        if self.normalize != "robust" or len(train_dates) == 0:
+            return self.base_transform
+        raw = self.samples(train_dates, transform=None, need_label=True)
+        rng = np.random.default_rng(self.seed)
+        pick = np.sort(rng.choice(len(raw), min(max_windows, len(raw)), replace=False))
+        return WindowTransform.fit(raw.windows(pick), self.base_transform.reference.tolist(), self.clip)
+
+    def samples(self, dates: np.ndarray, transform: WindowTransform | None, need_label: bool) -> SampleSet:
+        """Samples for the given date indices (every sampleable asset), with labels and per-date targets when
+        ``need_label`` (then only samples whose label is known)."""
+        mask = np.zeros_like(self.sampleable)
+        mask[dates] = self.sampleable[dates]
+        if need_label:
+            mask &= np.isfinite(self.labels)
+        t, i = np.nonzero(mask)
+        labels = self.labels[t, i]
+        per_date = rank_by_date if self.target == "rank" else zscore_by_date
+        targets = per_date(labels, t) if need_label else None
+        return SampleSet(self.features, self.window, t.astype(np.int64), i.astype(np.int64), labels, targets, transform)
+
+
+def _select(fs: FeatureSet, names: list[str] | None, set_name: str) -> FeatureSet:
+    """Keep only the listed features (strategy.factors), preserving window references."""
+    if not names:
+        return fs
+    missing = [n for n in names if n not in fs.names]
+    if missing:
+        raise StrategyError(f"factors {missing} not in feature set {set_name!r}: {fs.names}")
+    idx = [fs.names.index(n) for n in names]
+    ref = [fs.reference[k] for k in idx]
+    if any(r >= 0 and r not in idx for r in ref):
+        raise StrategyError(f"factors {names} drop a feature that others are relative to in {set_name!r}")
+    ref = [idx.index(r) if r >= 0 else -1 for r in ref]
+    return FeatureSet(fs.values[:, :, idx], list(names), ref)
+
+
+def benchmark_prices(strategy: Strategy, panel: Panel) -> np.ndarray | None:
+    """Benchmark prices when the strategy names one (checked against the data's); None: the universe's mean."""
+    if strategy.benchmark is None:
+        return None
+    if panel.benchmark is None:
+        raise StrategyError(f"strategy names benchmark {strategy.benchmark!r} but data {panel.name!r} carries none "
+                            "(qlib: add ?benchmark=CODE to the data URI)")
+    name = panel.meta.get("benchmark_name")
+    if name is not None and str(name).upper() != str(strategy.benchmark).upper():
+        raise StrategyError(f"strategy names benchmark {strategy.benchmark!r} but data {panel.name!r} carries {name!r}")
+    return panel.benchmark.to_numpy(np.float64)

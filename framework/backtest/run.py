@@ -1,0 +1,139 @@
+"""run_backtest: a strategy end to end, from its data to its run directory.
+
+The steps, each in its own module: plugins for this run (framework/plugins.py), the
+data and the Dataset (dataset.py), the walk-forward calendar (walkforward.py), the
+clock with its trainer (clock.py, trainer.py), the engine on the test span
+(framework/engine), the result (assemble.py), and the run directory (framework/runs).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import engine, metrics
+from ..data import Panel, load_panel
+from ..model import ModelCache, takes_seed, unknown_params
+from ..plugins import Registries, collect_registries, run_manager
+from ..progress import Progress, Timer
+from ..runs import BacktestResult
+from ..runs import schema as run_schema
+from ..strategy import Strategy, StrategyError
+from .assemble import assemble
+from .checkpoint import Checkpoint, run_fingerprint
+from .clock import LoopState, run_clock
+from .dataset import Dataset, benchmark_prices
+from .trainer import Trainer
+from .walkforward import WalkForward
+
+
+def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None = None, out: str | Path | None = None,
+                 plugins: Iterable[object] = (), progress: bool | str | None = None, resume: bool = False,
+                 **overrides) -> BacktestResult:
+    """Run a strategy end to end and return its BacktestResult; with ``out``, write the run directory there.
+
+    ``strategy`` is a Strategy subclass or instance; ``data`` a URI or a Panel that overrides the
+    strategy's ``data``; ``plugins`` extra plugin objects (modules or classes with @hookimpl functions)
+    registered for this run only, with the strategy file's own hookimpls; ``overrides`` set parameters.
+    With ``out``, the loop checkpoints into ``out/checkpoint/`` after each finished retrain segment;
+    ``resume=True`` continues from there (same numbers as a run that was never stopped). The run
+    directory holds the same files as ``seqalpha run`` writes, report.html included.
+    """
+    if isinstance(strategy, type):
+        strategy = strategy(**overrides)
+    elif overrides:
+        raise StrategyError("pass parameter overrides with a Strategy class, not an instance")
+    if resume and out is None:
+        raise StrategyError("resume=True needs the run directory (out=...) of the run to continue")
+    manager = run_manager(*plugins, *_strategy_plugins(strategy))
+    registries = collect_registries(manager)
+    return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume)
+
+
+def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: Progress,
+         resume: bool) -> BacktestResult:
+    wall0 = time.perf_counter()
+    model_entry = registries.models.get(strategy.model)
+    _check_model_params(strategy, model_entry)  # before minutes of data loading
+    timer = Timer()
+    data = data if data is not None else strategy.data
+    data_label = data if isinstance(data, str) else f"panel:{data.name}"
+    with timer.phase("data"):
+        progress.log(f"loading data {data if isinstance(data, str) else data.name}")
+        panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
+        dataset = Dataset.build(strategy, panel, registries.features)
+    calendar = WalkForward.of(strategy, panel.dates)
+    rule = registries.portfolios.create(strategy.portfolio, **strategy.portfolio_params)
+    params = dict(strategy.model_params)
+    if takes_seed(model_entry.factory) and "seed" not in params:
+        params["seed"] = strategy.seed
+    trainer = Trainer(strategy, dataset, model_entry, params, ModelCache() if strategy.cache else None, progress)
+
+    state, start, checkpoint = LoopState(), calendar.t0, None
+    if out is not None:
+        checkpoint = Checkpoint(Path(out) / run_schema.CHECKPOINT, run_fingerprint(
+            strategy, data_label, dataset, model_entry.factory, calendar.t0, calendar.t1,
+            list(LoopState.__dataclass_fields__)))
+        restored = checkpoint.load() if resume else None
+        if restored is not None:
+            start, saved = restored
+            state = LoopState(**saved)
+            timer = Timer(carried={**state.timer, "data": timer.seconds["data"]})
+            progress.log(f"resuming at {panel.dates[start].date()} after {len(state.retrains)} finished retrains")
+        else:
+            if resume:
+                progress.log(f"no checkpoint in {out}: starting from the beginning")
+            checkpoint.clear()
+    hook.backtest_started(strategy=strategy, panel=panel)
+    state = run_clock(strategy, dataset, calendar, trainer, rule, hook, state, start, timer, progress, checkpoint)
+
+    with timer.phase("simulate"):
+        progress.log("simulating orders with vectorbt")
+        sim, benchmark = simulate_span(strategy, dataset, calendar, dict(state.decisions))
+    result = assemble(strategy, dataset, calendar, data_label, state, sim, benchmark, timer.seconds, wall0,
+                      {"resumed_at": str(panel.dates[start].date()) if start > calendar.t0 else None})
+    if out is not None:
+        result.write(out)
+        checkpoint.clear()
+    hook.backtest_finished(strategy=strategy, result=result)
+    return result
+
+
+def simulate_span(strategy: Strategy, dataset: Dataset, calendar: WalkForward,
+                  decisions: dict[int, np.ndarray]) -> tuple[engine.Simulation, np.ndarray]:
+    """The engine on the test span only, t0 + 1 .. t1 + 1 (nothing after it is read), and the benchmark's
+    returns on the same bars."""
+    panel, t0, t1 = dataset.panel, calendar.t0, calendar.t1
+    costs = engine.Costs(fees=strategy.fees, slippage=strategy.slippage, buy_cost=strategy.buy_cost,
+                         sell_cost=strategy.sell_cost, min_cost=strategy.min_cost)
+    sim = engine.simulate(panel.dates, panel.assets, panel.close, dataset.exec_price, panel.tradable(), decisions,
+                          start=t0 + 1, end=t1 + 1, costs=costs, init_cash=strategy.init_cash,
+                          limit_threshold=strategy.limit_threshold, delist_after=strategy.delist_after,
+                          periods_per_year=metrics.periods_per_year(panel.dates[:t1 + 2]))
+    bench = benchmark_prices(strategy, panel)
+    if bench is not None:
+        bench_returns = pd.Series(bench).pct_change().fillna(0.0).to_numpy()
+    else:
+        bench_returns = engine.equal_weight_benchmark(panel.close, dataset.universe)
+    return sim, bench_returns[t0 + 1:t1 + 2]
+
+
+def _check_model_params(strategy: Strategy, model_entry) -> None:
+    """The model's parameter check, run before data loading, with the likely cause (params for another model)."""
+    known = getattr(model_entry.factory, "defaults", None)
+    problem = unknown_params(repr(strategy.model), known, strategy.model_params) if isinstance(known, dict) else None
+    if problem:
+        raise StrategyError(f"{problem} If the strategy's model_params were written for another model, override "
+                            f"them too, e.g. --set model={strategy.model} --set model_params={{}}")
+
+
+def _strategy_plugins(strategy: Strategy) -> list[object]:
+    """The strategy's module, when it holds @hookimpl functions (registered for this run only)."""
+    module = sys.modules.get(type(strategy).__module__)
+    has = module is not None and any(hasattr(getattr(module, n, None), "seqalpha_impl") for n in dir(module))
+    return [module] if has else []

@@ -1,0 +1,111 @@
+"""The trainer: the model of one retrain, fitted on the walk-forward slices or loaded from the model cache.
+
+It returns what it did (the model, its window transform, per-epoch rows, gradient flow,
+wall time) and writes into nothing else; the clock records it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..features import WindowTransform
+from ..model import Model, ModelCache, SampleSet, SeedEnsemble, as_model, fit_model
+from ..model.base import Log
+from ..model.cache import model_key
+from ..progress import Progress
+from ..registry import Entry
+from ..strategy import Strategy, StrategyError
+from . import walkforward
+from .dataset import Dataset
+
+
+@dataclass
+class Retrain:
+    """One retrain's model and records (rows of training.parquet and gradient_flow.parquet, a retrain record)."""
+
+    model: Model
+    transform: WindowTransform | None
+    n_train: int
+    n_valid: int
+    seconds: float
+    fits: int
+    cache_hits: int
+    training: list[dict] = field(default_factory=list)
+    gradient_flow: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    """Fits the model of each retrain: the walk-forward slices, one member per seed, the model cache."""
+
+    def __init__(self, strategy: Strategy, dataset: Dataset, model: Entry, model_params: dict,
+                 cache: ModelCache | None, progress: Progress) -> None:
+        self.strategy, self.dataset, self.entry, self.params = strategy, dataset, model, model_params
+        self.cache, self.progress = cache, progress
+
+    def retrain(self, t: int) -> Retrain:
+        """Fit (or load) the model for the retrain at bar t, on samples whose labels are known at t."""
+        strategy, dataset = self.strategy, self.dataset
+        date = dataset.panel.dates[t]
+        train_dates, valid_dates = walkforward.training_dates(t, strategy)
+        t_start = time.perf_counter()
+        transform = dataset.fit_transform(train_dates)
+        train = dataset.samples(train_dates, transform, need_label=True)
+        valid = dataset.samples(valid_dates, transform, need_label=True) if len(valid_dates) else None
+        if len(train) == 0:
+            raise StrategyError(f"no training samples for the retrain at {date.date()}: "
+                                "start the test later or lower min_train_bars/window")
+        if strategy.seeds:
+            model: Model = SeedEnsemble(self.entry.factory, self.params, strategy.seeds, fit_member=self.fit_member)
+            members = model.fit(train, valid, self.progress.log)["members"]
+        else:
+            seed = self.params.get("seed", strategy.seed)
+            model, info = self.fit_member(self.params, train, valid, seed, self.progress.log)
+            members = [(seed, info)]
+        seconds = time.perf_counter() - t_start
+        hits = sum(bool(info.get("cached")) for _, info in members)
+        training = [{"retrain_date": date, "seed": seed, **r, "cached": bool(info.get("cached")),
+                     "retrain_seconds": info.get("wall_seconds", np.nan)}
+                    for seed, info in members for r in info.get("history", [])]
+        best = [str(info["best_epoch"]) for _, info in members if "best_epoch" in info]
+        n_valid = 0 if valid is None else len(valid)
+        self.progress.log(f"{'loaded' if hits == len(members) else 'retrained'} {strategy.model} at {date.date()} "
+                          f"on {len(train)} samples ({n_valid} validation) in {seconds:.1f}s"
+                          + (f" ({hits} of {len(members)} from the cache)" if hits else "")
+                          + (f", best epoch {', '.join(best)}" if best else ""))
+        return Retrain(model, transform, len(train), n_valid, seconds, len(members), hits, training,
+                       self._gradient_flow(model, valid if valid is not None else train, date))
+
+    def fit_member(self, params: dict, train: SampleSet, valid: SampleSet | None, seed: int,
+                   log: Log | None = None) -> tuple[Model, dict]:
+        """(model, info) for one seed: from the cache when the same model was fitted on the same data before."""
+        t_start = time.perf_counter()
+        factory, name = self.entry.factory, self.strategy.model
+        model = as_model(factory(**params))
+        key = None
+        if self.cache is not None:
+            key = model_key(name, factory, params, train, valid, self.dataset.feature_names, seed,
+                            device=str(getattr(model, "device", "")))
+            hit = self.cache.load(key, factory, params) if key is not None else None
+            if hit is not None:
+                model, info = hit
+                return model, {**info, "cached": True, "wall_seconds": time.perf_counter() - t_start}
+        info = fit_model(model, train, valid, log)
+        info["fit_seconds"] = time.perf_counter() - t_start
+        if key is not None and not self.cache.store(key, model, info):
+            self.progress.log(f"model {name!r} could not be pickled: not cached")
+        return model, {**info, "cached": False, "wall_seconds": time.perf_counter() - t_start}
+
+    def _gradient_flow(self, model: Model, samples: SampleSet, date) -> list[dict]:
+        """Rows (retrain_date, lag, grad_norm, model) from the model's diagnostics, when it has a curve."""
+        try:
+            curve = model.diagnostics(samples).get("gradient_flow")
+        except RuntimeError as exc:  # e.g. a network that is not differentiable in its input
+            self.progress.log(f"gradient flow not computed for {self.strategy.model!r}: {exc}")
+            return []
+        if curve is None:
+            return []
+        return [{"retrain_date": date, "lag": lag, "grad_norm": float(g), "model": self.strategy.model}
+                for lag, g in enumerate(np.asarray(curve, dtype=np.float64))]

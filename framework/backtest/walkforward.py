@@ -1,0 +1,81 @@
+"""The walk-forward calendar: the test span, when to retrain and rebalance, and what each retrain may train on.
+
+Timing (docs/design.md): a model retrained at bar t trains on sample dates s <= t - h - 1,
+whose labels (execution price at s + 1 to s + 1 + h) are fully known at t; its validation
+slice is the end of that window, h + 1 bars after the last training date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..schedule import schedule_bars
+from ..strategy import Strategy, StrategyError
+
+
+def test_bars(strategy: Strategy, dates: pd.DatetimeIndex) -> tuple[int, int]:
+    """First and last decision bar of the test period (the last must leave a bar to trade on)."""
+    T = len(dates)
+    earliest = strategy.window - 1 + strategy.min_train_bars + strategy.horizon + 1
+    t0 = earliest if strategy.test_start is None else int(dates.searchsorted(pd.Timestamp(strategy.test_start)))
+    t1 = T - 2 if strategy.test_end is None else min(T - 2, int(dates.searchsorted(pd.Timestamp(strategy.test_end),
+                                                                                    "right")) - 1)
+    if t0 > t1:
+        raise StrategyError(
+            f"empty test period: first decision bar {t0} ({'test_start' if strategy.test_start else 'min_train_bars'}) "
+            f"is after the last one {t1} of {T} dates ({dates[0].date()}..{dates[-1].date()})"
+        )
+    if t0 - strategy.horizon - 1 < strategy.window - 1:
+        raise StrategyError(f"test_start {dates[t0].date()} leaves no labelled history to train on "
+                            f"(window={strategy.window}, horizon={strategy.horizon})")
+    return t0, t1
+
+
+def training_dates(t: int, strategy: Strategy) -> tuple[np.ndarray, np.ndarray]:
+    """Sample dates for a model retrained at bar t: (train, valid), both s <= t - h - 1.
+
+    The validation slice is the last ``valid_fraction`` of the window; training dates
+    end h + 1 bars before it starts, so no training label overlaps a validation label.
+    """
+    h, L = strategy.horizon, strategy.window
+    hi = t - h - 1  # last sample whose label (exec t+1 .. t+1+h) is known at t
+    lo = L - 1 if strategy.train_window is None else max(L - 1, hi - strategy.train_window + 1)
+    if hi < lo:
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    n = hi - lo + 1
+    n_valid = int(round(n * strategy.valid_fraction))
+    if n_valid == 0:
+        return np.arange(lo, hi + 1), np.array([], dtype=np.int64)
+    v0 = hi - n_valid + 1
+    return np.arange(lo, v0 - h - 1), np.arange(v0, hi + 1)
+
+
+@dataclass(frozen=True)
+class WalkForward:
+    """Decision bars t0..t1; the retrain bars (each starts a segment scored by its model) and rebalance bars.
+
+    The simulated span is t0 + 1 .. t1 + 1: the first execution bar to the one where t1's decision trades.
+    """
+
+    t0: int
+    t1: int
+    retrain_bars: tuple[int, ...]
+    rebalance_bars: frozenset[int]
+
+    @classmethod
+    def of(cls, strategy: Strategy, dates: pd.DatetimeIndex) -> WalkForward:
+        t0, t1 = test_bars(strategy, dates)
+        span = dates[t0:t1 + 1]
+        return cls(t0, t1, tuple((schedule_bars(span, strategy.retrain) + t0).tolist()),
+                   frozenset((schedule_bars(span, strategy.rebalance) + t0).tolist()))
+
+    @property
+    def bars(self) -> np.ndarray:
+        return np.arange(self.t0, self.t1 + 1)
+
+    def segment_end(self, t: int) -> int:
+        """The bar after the last one scored by the model retrained at t: the next retrain, or t1 + 1."""
+        return next((r for r in self.retrain_bars if r > t), self.t1 + 1)

@@ -1,0 +1,104 @@
+"""simulate(): target weights decided at t become orders filled at bar t+1, in one pass of vectorbt.
+
+Rules (docs/design.md, "Timing" and "Engine"):
+
+* weights decided at bar t are traded at t+1, at its close (or open with execution="open");
+* an asset that cannot trade at t+1 (no price, or zero volume = suspended) gets no order:
+  its position is carried at its last price and its weight is not re-allocated; a NaN
+  target weight means "no order for this name" too;
+* an asset that has gone ``delist_after`` bars in a row without a price is taken as
+  delisted: its position is sold at its last price on that bar, and counted;
+* one cash pool, sales before buys; costs as ``Costs`` says (side rates, minimum cost);
+* optional price limit: no buy at limit up, no sale at limit down, by the order's own side;
+* only bars ``start..end`` are simulated: the arrays are cut after ``end`` before anything
+  reads them, so data after the test span cannot change a result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .costs import Costs
+from .market import exits_without_price, ffill, limit_moves
+from .orders import order, pre_segment
+
+
+@dataclass
+class Simulation:
+    returns: pd.Series  # portfolio simple returns per bar
+    value: pd.Series
+    traded_value: pd.Series  # per bar, sum |size * price|
+    n_delisted_sold: int
+    portfolio: object  # the vectorbt Portfolio, for users who want its API
+    n_refused_at_limit: int = 0  # orders not placed because they would buy at limit up or sell at limit down
+
+
+def bar_freq(periods_per_year: int) -> pd.Timedelta:
+    """The bar length to give vectorbt so its annualisation (year_freq / freq) is ``periods_per_year``.
+
+    vectorbt annualises with its ``year_freq`` setting (365 days unless you changed it); a bar of
+    year_freq / 252 (about 1.45 calendar days, a trading day's share of the year) makes
+    ``portfolio.stats()`` annualise daily equity bars with 252, without changing any global setting.
+    """
+    from vectorbt._settings import settings
+
+    year = pd.Timedelta(settings["returns"]["year_freq"] or "365 days")
+    return year / periods_per_year
+
+
+def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_price: np.ndarray,
+             tradable: np.ndarray, decisions: dict[int, np.ndarray], start: int, end: int | None = None,
+             costs: Costs | None = None, init_cash: float = 1e8, limit_threshold: float | None = None,
+             delist_after: int = 5, periods_per_year: int = 252) -> Simulation:
+    """Simulate bars ``start..end`` (default: to the last bar). ``decisions[t]`` is the target weight vector (N,)
+    decided at bar t and traded at t+1 (NaN: no order for that asset); decisions whose t+1 is after ``end``
+    are not traded."""
+    import vectorbt as vbt
+
+    costs = costs if costs is not None else Costs()
+    if end is not None:  # nothing after the span is read, not even for valuation or delisting
+        if not start <= end < len(dates):
+            raise ValueError(f"engine: end bar {end} outside start {start} .. last bar {len(dates) - 1}")
+        dates, close, exec_price, tradable = dates[:end + 1], close[:end + 1], exec_price[:end + 1], tradable[:end + 1]
+    T, N = close.shape
+    close = close.astype(np.float64)
+    listed = np.isfinite(close)
+    last_close = ffill(close)
+    # never NaN where a position can exist; 1.0 before a listing (or for a name never priced), where none can
+    valuation = np.nan_to_num(pd.DataFrame(last_close).bfill().to_numpy(), nan=1.0)
+    price = np.where(np.isfinite(exec_price), exec_price, np.nan).astype(np.float64)
+    up, down = limit_moves(close, price, limit_threshold)
+    target = np.full((T, N), np.nan)
+    for t in sorted(decisions):
+        if t + 1 >= T:
+            continue  # no next bar to trade on
+        target[t + 1] = np.where(tradable[t + 1] & np.isfinite(price[t + 1]), np.asarray(decisions[t], np.float64),
+                                 np.nan)
+    exits = exits_without_price(listed, delist_after)  # sold at the last price, never refused
+    target[exits] = 0.0
+    price[exits] = last_close[exits]
+    up &= ~exits
+    down &= ~exits
+    sl = slice(start, T)
+    fill_price = np.ascontiguousarray(np.where(np.isfinite(price), price, valuation)[sl])
+    target = np.ascontiguousarray(target[sl])
+    up, down = np.ascontiguousarray(up[sl] & np.isfinite(target)), np.ascontiguousarray(down[sl] & np.isfinite(target))
+    refused = np.zeros(target.shape, dtype=np.bool_)
+    order_value = np.empty(N, dtype=np.float64)
+    pf = vbt.Portfolio.from_order_func(
+        pd.DataFrame(valuation[sl], index=dates[sl], columns=assets), order,
+        target, fill_price, up, down, refused, order_value,
+        float(costs.buy_rate), float(costs.sell_rate), float(costs.min_cost), float(costs.slippage),
+        pre_segment_func_nb=pre_segment, pre_segment_args=(target, fill_price, up, down, refused, order_value),
+        segment_mask=np.isfinite(target).any(axis=1)[:, None], init_cash=init_cash, cash_sharing=True,
+        group_by=True, call_seq="default", update_value=False, freq=bar_freq(periods_per_year),
+    )
+    rec = pf.orders.values
+    traded = np.zeros(T - start)
+    np.add.at(traded, rec["idx"], np.abs(rec["size"] * rec["price"]))
+    n_delisted = int(exits[sl][rec["idx"], rec["col"]].sum())
+    return Simulation(returns=pf.returns(), value=pf.value(), traded_value=pd.Series(traded, index=dates[sl]),
+                      n_delisted_sold=n_delisted, portfolio=pf, n_refused_at_limit=int((refused & (up | down)).sum()))

@@ -1,0 +1,69 @@
+"""Feature sets and window-level normalisation.
+
+A feature set maps a Panel to a (T, N, F) float32 array, row t using rows <= t only.
+A feature may be *window-relative* (``reference[f] = g``): inside every window it is
+expressed as its difference to the last step of feature g (Qlib's Alpha360 divides
+each price by today's close; in log space that is a difference).
+
+Normalisation is either per date across assets (``zscore``/``rank``, in
+features.cross_sectional_normalize) or ``robust``: Qlib's RobustZScoreNorm, with the
+median and MAD per (step, feature) fitted on the training windows only, at each
+retrain, and applied to training, validation and prediction windows alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class FeatureSet:
+    values: np.ndarray  # (T, N, F) float32, NaN = missing
+    names: list[str]
+    reference: list[int] = field(default_factory=list)  # per feature: index of its window reference, or -1
+
+    def __post_init__(self) -> None:
+        if not self.reference:
+            self.reference = [-1] * len(self.names)
+        if self.values.ndim != 3 or self.values.shape[2] != len(self.names) or len(self.reference) != len(self.names):
+            raise ValueError(f"feature set: values {self.values.shape} do not match {len(self.names)} names")
+
+    @property
+    def window_relative(self) -> bool:
+        return any(r >= 0 for r in self.reference)
+
+
+class WindowTransform:
+    """Applied to each gathered batch [B, L, F]: window-relative differences, then robust scaling, NaN -> 0."""
+
+    def __init__(self, reference: list[int], median: np.ndarray | None = None, scale: np.ndarray | None = None,
+                 clip: float | None = 3.0) -> None:
+        self.reference = np.asarray(reference)
+        self.median, self.scale, self.clip = median, scale, clip
+
+    def relative(self, x: np.ndarray) -> np.ndarray:
+        rel = np.flatnonzero(self.reference >= 0)
+        if len(rel):
+            x = x.copy()
+            x[:, :, rel] = x[:, :, rel] - x[:, -1:, self.reference[rel]]
+        return x
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = self.relative(x)
+        if self.median is not None:
+            x = (x - self.median) / self.scale
+            if self.clip is not None:
+                np.clip(x, -self.clip, self.clip, out=x)
+        x[~np.isfinite(x)] = 0.0
+        return x.astype(np.float32, copy=False)
+
+    @classmethod
+    def fit(cls, windows: np.ndarray, reference: list[int], clip: float | None = 3.0) -> WindowTransform:
+        """Median and MAD per (step, feature) over the given training windows (NaN ignored)."""
+        x = cls(reference).relative(windows.astype(np.float64))
+        median = np.nanmedian(x, axis=0)
+        mad = np.nanmedian(np.abs(x - median), axis=0) * 1.4826
+        scale = np.where(np.isfinite(mad) & (mad > 1e-12), mad, 1.0)
+        return cls(reference, np.nan_to_num(median).astype(np.float32), scale.astype(np.float32), clip)

@@ -1,0 +1,16 @@
+"""Metrics: how they are computed (compute.py) and the one catalogue of names and conventions (catalogue.py)."""
+
+from .catalogue import BY_NAME, CATALOGUE, HEADLINE, LISTED, TERMINAL, Metric, convention_of, fmt_of
+from .compute import (
+    ic_by_date,
+    ic_summary,
+    max_drawdown,
+    performance,
+    periods_per_year,
+    seed_metrics,
+    turnover,
+)
+
+__all__ = ["BY_NAME", "CATALOGUE", "HEADLINE", "LISTED", "TERMINAL", "Metric", "convention_of", "fmt_of",
+           "ic_by_date", "ic_summary", "max_drawdown", "performance", "periods_per_year", "seed_metrics",
+           "turnover"]

@@ -1,0 +1,73 @@
+"""BacktestResult: everything a run produced, as pandas objects, and how it is written to a run directory."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..util import atomic_write_bytes
+from . import schema
+
+
+def _empty(name: str):
+    return field(default_factory=lambda: schema.empty_table(name))
+
+
+@dataclass
+class BacktestResult:
+    """The run's tables (columns in runs/schema.py), its config and metrics, and the vectorbt Portfolio."""
+
+    config: dict
+    metrics: dict
+    scores: pd.DataFrame = _empty("scores")
+    weights: pd.DataFrame = _empty("weights")
+    returns: pd.DataFrame = _empty("returns")
+    ic: pd.DataFrame = _empty("ic")
+    rebalances: pd.DataFrame = _empty("rebalances")
+    training: pd.DataFrame = _empty("training")
+    gradient_flow: pd.DataFrame = _empty("gradient_flow")
+    seed_scores: pd.DataFrame = _empty("seed_scores")
+    portfolio: object = None  # the vectorbt Portfolio, for its API (pf.stats(), pf.orders, ...)
+    run_dir: Path | None = None
+
+    def equity(self) -> pd.DataFrame:
+        """Compounded equity of the strategy and the benchmark, starting from 1."""
+        return (1 + self.returns.set_index("date")).cumprod()
+
+    def write(self, run_dir: str | Path, report: bool = True) -> Path:
+        """Write config.json, one Parquet file per table, metrics.json, then report.html.
+
+        Each file is written beside its final name and renamed into place, and metrics.json comes after the
+        tables, so a run killed while writing never leaves a truncated file, and a folder without metrics.json
+        is unfinished (``seqalpha runs`` lists only folders that have one)."""
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(run_dir / schema.CONFIG, json.dumps(_jsonable(self.config), indent=2, default=str).encode())
+        for name in schema.TABLES:
+            atomic_write_bytes(schema.table_path(run_dir, name), getattr(self, name).to_parquet(index=False))
+        atomic_write_bytes(run_dir / schema.METRICS, json.dumps(_jsonable(self.metrics), indent=2).encode())
+        self.run_dir = run_dir
+        if report:
+            from ..report import build_report
+
+            build_report(run_dir)
+        return run_dir
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        try:
+            return _jsonable(obj.item())
+        except (ValueError, AttributeError):
+            return str(obj)
+    return obj
