@@ -74,7 +74,7 @@ def main() -> None:
     print("\n".join(lines), flush=True)
     for name, overrides in todo.items():
         t0 = time.perf_counter()
-        res = run_backtest(cls, data=uri, cache=False, progress=False, **{**VALIDATION, **overrides})
+        res = run_backtest(cls, data=uri, cache=False, progress=False, threads=2, **{**VALIDATION, **overrides})
         m = res.metrics
         lines.append(f"| {name} | {m['ic']:.4f} | {m['icir']:.4f} | {m['rank_ic']:.4f} | {m['rank_icir']:.4f} "
                      f"| {m['seconds']['train']:.0f} | {time.perf_counter() - t0:.0f} |")

@@ -143,7 +143,8 @@ def make_panel(cfg: Config, k: int):
 
 def run_cell(cfg: Config, k: int, model: str, panel, cache: bool) -> tuple[dict, pd.DataFrame]:
     t0 = time.perf_counter()
-    res = run_backtest(experiment_strategy(cfg, k, model, cache), data=panel, plugins=[ExperimentModels], progress=False)
+    res = run_backtest(experiment_strategy(cfg, k, model, cache), data=panel, plugins=[ExperimentModels], progress=False,
+                       threads=2)  # as the published table was measured (2 cores)
     m, train = res.metrics, res.training
     chosen = train[train["chosen"]] if len(train) else train
     row = {"k": k, "model": "oracle" if model == "oracle_lag" else model, "ic": m["ic"], "rank_ic": m["rank_ic"],

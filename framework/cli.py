@@ -1,4 +1,4 @@
-"""The ``seqalpha`` command line: run, plugins, models, cache (report, runs and compare for saved runs)."""
+"""The ``seqalpha`` command line: run, sweep, plugins, models, cache (report, runs and compare for saved runs)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from .data import DataError
 from .registry import RegistryError
 from .strategy import StrategyError, load_strategy_file, parse_overrides
+from .threads import DEFAULT_THREADS
 
 
 def format_metrics(metrics: dict) -> str:
@@ -72,11 +73,22 @@ def cmd_run(args) -> int:
         out = previous[-1]
     out = out or Path("runs") / f"{cls.__name__}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     plugins = _load_plugin_dir(args.plugins_dir) if args.plugins_dir else []
+    progress = False if args.quiet else ("verbose" if args.verbose else None)
     with warnings.catch_warnings(record=True) as caught:  # collected, summarised after the metrics
         warnings.simplefilter("default")
-        result = run_backtest(strategy, data=args.data, out=out, plugins=plugins,
-                              progress=False if args.quiet else ("verbose" if args.verbose else None),
-                              resume=args.resume)
+        if args.workers or args.scheduler:
+            if plugins:
+                raise StrategyError("--plugins-dir cannot travel to cluster workers yet: put the plugin in the "
+                                    "strategy file or install it as a package")
+            from .sweep.cluster import dask_client
+            from .sweep.fanout import run_on_cluster
+
+            with dask_client(args.workers, args.scheduler, args.threads) as client:
+                result = run_on_cluster(cls, overrides, args.data, out, client, args.threads,
+                                        None if args.quiet else _stderr, progress=progress, resume=args.resume)
+        else:
+            result = run_backtest(strategy, data=args.data, out=out, plugins=plugins, progress=progress,
+                                  resume=args.resume, threads=args.threads)
     if not args.quiet:
         print(f"{cls.__name__}  model={strategy.model}  data={result.config['data']}  "
               f"test {result.config['span'][0]}..{result.config['span'][1]}")
@@ -85,6 +97,33 @@ def cmd_run(args) -> int:
     if summary:
         print(summary, file=sys.stderr)
     print(f"run directory: {out}  (report: {Path(out) / 'report.html'})")
+    return 0
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import parse_grid, parse_seeds, sweep
+
+    cls, _ = load_strategy_file(args.strategy_file, args.strategy)
+    grid = parse_grid(args.grid)
+    if not args.grid and args.seeds is None:
+        raise StrategyError("a sweep needs --grid KEY=LIST and/or --seeds 0,1,2")
+    result = sweep(cls, grid=grid, seeds=parse_seeds(args.seeds), out=args.out, data=args.data,
+                   overrides=parse_overrides(args.set), workers=args.workers, scheduler=args.scheduler,
+                   threads=args.threads_per_worker, resume=args.resume, scatter_data=args.scatter_data,
+                   progress=_stderr)
+    from .runs import format_table
+
+    summary = result.summary()
+    if not summary.empty:
+        cols = [*result.grid, "n_seeds", "rank_ic mean", "rank_ic std", "rank_ic worst", "sharpe mean"]
+        print(format_table(summary[[c for c in cols if c in summary]]))
+    failed = int((result.table["status"] == "failed").sum()) if len(result.table) else 0
+    print(f"sweep folder: {result.out}  ({len(result.table)} runs, {failed} failed; results.parquet, summary.md, "
+          "report.html)")
     return 0
 
 
@@ -168,7 +207,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue a stopped run in --out DIR (default: this strategy's latest runs/ folder) "
                           "from its last finished retrain")
+    run.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                     help=f"threads for torch and BLAS (default {DEFAULT_THREADS}; recorded in config.json)")
+    run.add_argument("--workers", type=int, help="fit the run's models on a local Dask cluster of N processes")
+    run.add_argument("--scheduler", help="fit the run's models on the Dask cluster at tcp://HOST:PORT")
     run.set_defaults(func=cmd_run)
+    sw = sub.add_parser("sweep", help="run a grid of parameters times seeds, serially or on a Dask cluster")
+    sw.add_argument("strategy_file")
+    sw.add_argument("--grid", action="append", metavar="KEY=LIST", help="a parameter and a Python list of values")
+    sw.add_argument("--seeds", help="seeds, e.g. 0,1,2 (default: the strategy's own seed)")
+    sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="a fixed parameter for every run")
+    sw.add_argument("--data", help="data URI overriding the strategy's")
+    sw.add_argument("--out", required=True, help="the sweep folder (refused if it exists, unless --resume)")
+    sw.add_argument("--resume", action="store_true", help="finish a sweep: run only what is missing or failed")
+    sw.add_argument("--workers", type=int, help="a local Dask cluster of N worker processes")
+    sw.add_argument("--scheduler", help="join the Dask cluster at tcp://HOST:PORT")
+    sw.add_argument("--threads-per-worker", type=int, default=DEFAULT_THREADS,
+                    help=f"threads each run uses (default {DEFAULT_THREADS})")
+    sw.add_argument("--scatter-data", action="store_true",
+                    help="load the data here and ship it to the workers (when they cannot see the data path)")
+    sw.add_argument("--strategy", help="which Strategy class, when the file defines several")
+    sw.set_defaults(func=cmd_sweep)
     cache = sub.add_parser("cache", help="show the model cache's size; --clear or --older-than DAYS to prune it")
     cache.add_argument("--clear", action="store_true", help="remove every cached model")
     cache.add_argument("--older-than", type=float, metavar="DAYS", help="remove models not used for DAYS days")

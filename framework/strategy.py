@@ -24,7 +24,7 @@ class StrategyError(ValueError):
 class Strategy:
     """Base strategy. Subclass it and set class attributes; every attribute below is a parameter.
 
-    Override ``universe``, ``features``, ``label`` or ``target_weights`` to go further.
+    Override ``universe``, ``features`` or ``target_weights`` to go further (docs/design.md, "Strategy files").
     """
 
     data: str = "synthetic"
@@ -55,7 +55,7 @@ class Strategy:
     limit_threshold: float | None = None  # e.g. 0.095: no buying at limit up, no selling at limit down
     init_cash: float = 1e8
     delist_after: int = 5  # bars in a row without a price after which a position is sold at its last price
-    benchmark: str | None = None  # None: the panel's benchmark if it has one, else equal-weight universe
+    benchmark: str | None = None  # None: the equal-weight universe; a code (e.g. "SH000300"): the data's benchmark
     seed: int = 0
     seeds: list[int] | None = None  # a seed ensemble: one model per seed, scores averaged (overrides seed)
     cache: bool = True  # reuse fitted models from the model cache ($SEQALPHA_CACHE_DIR) when nothing changed

@@ -233,3 +233,24 @@ def test_portfolio_stats_annualise_with_the_panel_frequency(freq, ppy):
     stats = sim.portfolio.stats()
     assert stats["Sharpe Ratio"] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(ppy), rel=1e-6)
     assert vbt.settings["returns"]["year_freq"] == before
+
+
+def test_importing_and_running_change_no_vectorbt_setting():
+    import copy
+
+    import vectorbt as vbt
+
+    from framework import Strategy, run_backtest
+
+    before = copy.deepcopy({k: dict(vbt.settings[k]) for k in ("returns", "portfolio", "array_wrapper")})
+
+    class Tiny(Strategy):
+        data = "synthetic?assets=10&days=200"
+        model = "linear"
+        window = 5
+        min_train_bars = 60
+
+    res = run_backtest(Tiny, progress=False)
+    assert {k: dict(vbt.settings[k]) for k in before} == before
+    r = res.returns["strategy"].to_numpy()
+    assert res.portfolio.stats()["Sharpe Ratio"] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252), rel=1e-6)

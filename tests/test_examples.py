@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from framework.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,4 +20,13 @@ def test_plugins_dir_example_model_runs(tmp_path, capsys):
                  "--set", "portfolio_params={'k': 3}", "--out", str(out), "--quiet"])
     assert code == 0, capsys.readouterr().err
     assert json.loads((out / "config.json").read_text())["params"]["model"] == "tcn"
-    assert (out / "report.html").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    training = pd.read_parquet(out / "training.parquet")
+    assert metrics["n_model_fits"] == metrics["n_retrains"] >= 1
+    assert len(training) == 2 * metrics["n_retrains"] or training.groupby("retrain_date")["epoch"].max().le(1).all()
+    assert training["train_loss"].notna().all()  # the TCN network really trained
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert len(scores) > 0 and scores["score"].std() > 0
+    flow = pd.read_parquet(out / "gradient_flow.parquet")
+    assert set(flow["model"]) == {"tcn"} and flow["lag"].max() == 9  # a window of 10 bars
+    assert "tcn" in (out / "report.html").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Look-ahead: every timing rule of DESIGN.md, each guarded by a planted signal only a leak could exploit."""
+"""Look-ahead: every timing rule of docs/design.md, each guarded by a planted signal only a leak could exploit."""
 
 from __future__ import annotations
 

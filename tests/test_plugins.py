@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from framework import Strategy, hookimpl, load_strategy_file, run_backtest
@@ -59,28 +60,29 @@ def test_bad_names_rejected(register_plugin):
 
 
 def test_observer_hooks_fire_in_order(register_plugin):
+    """started; then per bar: trained (at each retrain) before rebalanced (at each rebalance); finished last."""
     events = []
 
     class Observer:
         @staticmethod
         @hookimpl
         def backtest_started(strategy, panel):
-            events.append("started")
+            events.append(("started", None))
 
         @staticmethod
         @hookimpl
         def model_trained(strategy, date, model, n_train, n_valid, seconds):
-            events.append("trained")
+            events.append(("trained", date))
 
         @staticmethod
         @hookimpl
         def rebalanced(strategy, date, scores, weights):
-            events.append("rebalanced")
+            events.append(("rebalanced", date))
 
         @staticmethod
         @hookimpl
         def backtest_finished(strategy, result):
-            events.append("finished")
+            events.append(("finished", None))
 
     register_plugin(Observer, name="observer")
 
@@ -92,9 +94,12 @@ def test_observer_hooks_fire_in_order(register_plugin):
         retrain = "QS"
         rebalance = "MS"
 
-    run_backtest(Tiny, progress=False)
-    assert events[0] == "started" and events[1] == "trained" and events[-1] == "finished"
-    assert "rebalanced" in events
+    res = run_backtest(Tiny, progress=False)
+    retrain_dates = sorted({pd.Timestamp(d) for kind, d in events if kind == "trained"})
+    assert len(retrain_dates) == res.metrics["n_retrains"] >= 2
+    expected = sorted([(d, 0, "trained") for d in retrain_dates] +
+                      [(d, 1, "rebalanced") for d in res.rebalances["date"]])
+    assert events == [("started", None), *((kind, d) for d, _, kind in expected), ("finished", None)]
 
 
 STRATEGY_WITH_MODEL = '''
@@ -176,3 +181,93 @@ def test_plugin_that_fails_to_import_is_named_and_others_work(tmp_path):
     assert "seqalpha_broken" in out.stderr and "needs a missing library" in out.stderr
     assert "FAILED TO IMPORT" in out.stdout
     assert "model lstm" in out.stdout
+
+
+PROBE_STRATEGY = '''
+import numpy as np
+from framework import Model, Strategy, hookimpl
+
+
+class Probe(Model):
+    """Scores {sign} x the last step of the first feature."""
+
+    def fit(self, train, valid):  # two arguments: the plugin style before fit took a log callback
+        return {{}}
+
+    def predict(self, samples):
+        return {sign} * samples.last_step()[:, 0].astype(np.float64)
+
+
+@hookimpl
+def register_models(register):
+    register("probe", Probe)
+
+
+class ProbeStrategy(Strategy):
+    data = "synthetic?assets=20&days=260&seed=3"
+    model = "probe"
+    window = 5
+    retrain = "QS"
+    min_train_bars = 60
+    normalize = "zscore"
+'''
+
+
+def test_two_runs_in_two_threads_each_get_their_own_plugins(tmp_path):
+    """Two strategy files register different models under the same name 'probe'; run side by side in threads,
+    each gets its own model, the same numbers as alone, and the process-wide manager is left untouched."""
+    import threading
+
+    from framework.plugins import load_plugins
+
+    files = []
+    for name, sign in (("plus", 1.0), ("minus", -1.0)):
+        path = tmp_path / f"probe_{name}.py"
+        path.write_text(PROBE_STRATEGY.format(sign=sign))
+        files.append(load_strategy_file(path)[0])
+    alone = [run_backtest(cls, progress=False, cache=False).metrics for cls in files]
+    assert alone[0]["ic"] == pytest.approx(-alone[1]["ic"]) and abs(alone[0]["ic"]) > 0.01  # the models differ
+    before = load_plugins().list_name_plugin()
+    together: dict[int, dict] = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def worker(k):
+        try:
+            barrier.wait()
+            together[k] = run_backtest(files[k], progress=False, cache=False).metrics
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in (0, 1)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+    for k in (0, 1):
+        for key in ("ic", "rank_ic", "sharpe", "annual_return"):
+            assert together[k][key] == alone[k][key]
+    assert load_plugins().list_name_plugin() == before
+
+
+def test_registration_hooks_go_through_pluggy_ordering(register_plugin):
+    """A tryfirst hookimpl is called before the others, as pluggy documents."""
+    calls = []
+
+    class Early:
+        @staticmethod
+        @hookimpl(tryfirst=True)
+        def register_portfolios(register):
+            calls.append("early")
+
+    class Late:
+        @staticmethod
+        @hookimpl
+        def register_portfolios(register):
+            calls.append("late")
+
+    register_plugin(Early, name="early-plugin")
+    register_plugin(Late, name="late-plugin")
+    collect_registries()
+    assert calls == ["early", "late"]

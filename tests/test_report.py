@@ -308,3 +308,66 @@ def test_quantile_labels_put_top_scores_in_the_top_bucket() -> None:
     table = quantile_labels(frame)
     assert list(table.columns) == [1, 2, 3, 4, 5] and len(table) == 2
     assert table.iloc[0].tolist() == pytest.approx([0.005, 0.025, 0.045, 0.065, 0.085])
+
+
+# ---------------------------------------------------------------- runs written by the real writer
+
+
+def _real_runs(tmp_path: Path) -> tuple[Path, Path]:
+    """Two tiny walk-forward runs (LSTM, GRU) written by run_backtest itself."""
+    from framework import Strategy, run_backtest
+
+    class Tiny(Strategy):
+        data = "synthetic?assets=16&days=240&seed=1"
+        model = "lstm"
+        model_params = {"hidden_size": 8, "epochs": 2, "patience": 1, "batch_size": 256}
+        window = 10
+        horizon = 1
+        retrain = "QS"
+        min_train_bars = 80
+        portfolio_params = {"k": 4}
+
+    a = tmp_path / "real" / "lstm"
+    b = tmp_path / "real" / "gru"
+    run_backtest(Tiny, progress=False, out=a, cache=False)
+    run_backtest(Tiny, progress=False, out=b, cache=False, model="gru",
+                 model_params={"hidden_size": 6, "epochs": 2, "patience": 1, "batch_size": 256})
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory) -> tuple[Path, Path]:
+    return _real_runs(tmp_path_factory.mktemp("real_runs"))
+
+
+def test_report_of_a_real_run_has_every_chart(real_runs) -> None:
+    """run_backtest(out=...) writes report.html itself; it has every chart, and the tables match the schema."""
+    from framework.runs import schema
+
+    run = real_runs[0]
+    text = (run / "report.html").read_text(encoding="utf-8")
+    assert_self_contained(text)
+    assert chart_names(text) == ALL_CHARTS
+    for name, columns in schema.TABLES.items():
+        assert list(pd.read_parquet(run / f"{name}.parquet").columns) == list(columns), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    from framework.metrics import BY_NAME
+
+    assert set(metrics) <= set(BY_NAME)  # every metric written is in the catalogue
+
+
+def test_comparison_lists_only_parameters_that_differ(real_runs, tmp_path: Path) -> None:
+    """Two runs that differ only in model and model_params: exactly those two rows, none that are None in both."""
+    from framework.runs import differing_params, load_run
+
+    runs = [load_run(p) for p in real_runs]
+    params = differing_params(runs, ["lstm", "gru"])
+    assert set(params.index) == {"model", "model_params"}
+    page = tmp_path / "cmp.html"
+    compare_runs(real_runs, out_html=page)
+    text = page.read_text(encoding="utf-8")
+    section = text[text.index('id="params"'):text.index('id="equity"')]
+    assert "test_end" not in section and "benchmark" not in section and "limit_threshold" not in section
+    metrics = text[text.index('id="metrics"'):]
+    assert '<th class="num">lstm</th><th class="num">gru</th>' in metrics  # headers aligned with their numbers
+    assert '<div class="sa-table">' in metrics  # wide tables scroll inside their card

@@ -36,11 +36,23 @@ def tiny_overrides(cls) -> dict:
 
 @pytest.mark.parametrize("path", STRATEGY_FILES, ids=[p.stem for p in STRATEGY_FILES])
 def test_strategy_file_runs_end_to_end(path, tmp_path):
+    """Every example strategy runs, writes the whole run directory, and its tables agree with its test span."""
+    from framework.runs import schema
+
     cls, _ = load_strategy_file(path)
     res = run_backtest(cls, progress=False, out=tmp_path / "run", **tiny_overrides(cls))
-    for name in ("config.json", "metrics.json", "scores.parquet", "weights.parquet", "returns.parquet"):
-        assert (tmp_path / "run" / name).exists()
-    assert res.metrics["n_rebalances"] > 0 and np.isfinite(res.metrics["sharpe"])
+    files = [schema.CONFIG, schema.METRICS, schema.REPORT, *(f"{t}.parquet" for t in schema.TABLES)]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(files)
+    first, last = (pd.Timestamp(d) for d in res.config["span"])
+    assert res.scores["date"].min() == first and res.scores["date"].max() == last
+    assert res.returns["date"].iloc[-1] == pd.Timestamp(res.config["simulated"][1])  # the bar after the last decision
+    assert set(res.weights["asset"]) <= set(res.scores["asset"])
+    assert res.metrics["n_rebalances"] == len(res.rebalances) > 0
+    assert res.metrics["n_retrains"] >= 1 and len(res.training) > 0 or res.config["params"]["model"] == "linear"
+    for key in ("sharpe", "annual_return", "max_drawdown", "excess_annual_return", "information_ratio", "ic"):
+        assert np.isfinite(res.metrics[key]), key
+    assert -1 <= res.metrics["ic"] <= 1 and res.metrics["max_drawdown"] <= 0
+    assert np.isfinite(res.returns[["strategy", "benchmark"]].to_numpy()).all()
 
 
 def test_same_seed_same_numbers():

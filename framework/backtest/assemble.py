@@ -57,7 +57,8 @@ def assemble(strategy: Strategy, dataset: Dataset, calendar: WalkForward, data_l
               "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seed": strategy.seed,
               "panel": {"dates": len(dates), "assets": len(assets), "first": str(dates[0].date()),
                         "last": str(dates[-1].date())}, **extra_config}
-    training = pd.DataFrame(state.training) if state.training else schema.empty_table("training")
+    training = schema.conform(pd.DataFrame(state.training), "training") if state.training \
+        else schema.empty_table("training")
     flow = pd.DataFrame(state.gradient_flow) if state.gradient_flow else schema.empty_table("gradient_flow")
     return BacktestResult(config=config, metrics=m, scores=scores, weights=weights, returns=returns, ic=ic,
                           rebalances=rebalances, training=training, gradient_flow=flow, seed_scores=seed_scores,

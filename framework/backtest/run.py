@@ -24,6 +24,7 @@ from ..progress import Progress, Timer
 from ..runs import BacktestResult
 from ..runs import schema as run_schema
 from ..strategy import Strategy, StrategyError
+from ..threads import DEFAULT_THREADS, pin_threads
 from .assemble import assemble
 from .checkpoint import Checkpoint, run_fingerprint
 from .clock import LoopState, run_clock
@@ -34,7 +35,7 @@ from .walkforward import WalkForward
 
 def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None = None, out: str | Path | None = None,
                  plugins: Iterable[object] = (), progress: bool | str | None = None, resume: bool = False,
-                 **overrides) -> BacktestResult:
+                 threads: int = DEFAULT_THREADS, **overrides) -> BacktestResult:
     """Run a strategy end to end and return its BacktestResult; with ``out``, write the run directory there.
 
     ``strategy`` is a Strategy subclass or instance; ``data`` a URI or a Panel that overrides the
@@ -42,7 +43,8 @@ def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None =
     registered for this run only, with the strategy file's own hookimpls; ``overrides`` set parameters.
     With ``out``, the loop checkpoints into ``out/checkpoint/`` after each finished retrain segment;
     ``resume=True`` continues from there (same numbers as a run that was never stopped). The run
-    directory holds the same files as ``seqalpha run`` writes, report.html included.
+    directory holds the same files as ``seqalpha run`` writes, report.html included. ``threads`` is the
+    number of threads torch and the BLAS/OpenMP pools use (framework/threads.py; recorded in config.json).
     """
     if isinstance(strategy, type):
         strategy = strategy(**overrides)
@@ -50,19 +52,20 @@ def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None =
         raise StrategyError("pass parameter overrides with a Strategy class, not an instance")
     if resume and out is None:
         raise StrategyError("resume=True needs the run directory (out=...) of the run to continue")
+    pin_threads(threads)
     manager = run_manager(*plugins, *_strategy_plugins(strategy))
     registries = collect_registries(manager)
-    return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume)
+    return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume, threads)
 
 
 def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: Progress,
-         resume: bool) -> BacktestResult:
+         resume: bool, threads: int) -> BacktestResult:
     wall0 = time.perf_counter()
     model_entry = registries.models.get(strategy.model)
     _check_model_params(strategy, model_entry)  # before minutes of data loading
     timer = Timer()
     data = data if data is not None else strategy.data
-    data_label = data if isinstance(data, str) else f"panel:{data.name}"
+    data_label = data if isinstance(data, str) else data.meta.get("uri", f"panel:{data.name}")
     with timer.phase("data"):
         progress.log(f"loading data {data if isinstance(data, str) else data.name}")
         panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
@@ -72,13 +75,14 @@ def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: 
     params = dict(strategy.model_params)
     if takes_seed(model_entry.factory) and "seed" not in params:
         params["seed"] = strategy.seed
-    trainer = Trainer(strategy, dataset, model_entry, params, ModelCache() if strategy.cache else None, progress)
+    trainer = Trainer(strategy, dataset, model_entry, params, ModelCache() if strategy.cache else None, progress,
+                      threads)
 
     state, start, checkpoint = LoopState(), calendar.t0, None
     if out is not None:
         checkpoint = Checkpoint(Path(out) / run_schema.CHECKPOINT, run_fingerprint(
             strategy, data_label, dataset, model_entry.factory, calendar.t0, calendar.t1,
-            list(LoopState.__dataclass_fields__)))
+            [*LoopState.__dataclass_fields__, f"threads={threads}"]))
         restored = checkpoint.load() if resume else None
         if restored is not None:
             start, saved = restored
@@ -96,7 +100,8 @@ def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: 
         progress.log("simulating orders with vectorbt")
         sim, benchmark = simulate_span(strategy, dataset, calendar, dict(state.decisions))
     result = assemble(strategy, dataset, calendar, data_label, state, sim, benchmark, timer.seconds, wall0,
-                      {"resumed_at": str(panel.dates[start].date()) if start > calendar.t0 else None})
+                      {"resumed_at": str(panel.dates[start].date()) if start > calendar.t0 else None,
+                       "threads": threads})
     if out is not None:
         result.write(out)
         checkpoint.clear()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..features import WindowTransform
-from ..model import Model, ModelCache, SampleSet, SeedEnsemble, as_model, fit_model
+from ..model import Model, ModelCache, SampleSet, SeedEnsemble, as_model, fit_model, takes_seed
 from ..model.base import Log
 from ..model.cache import model_key
 from ..progress import Progress
@@ -41,22 +41,16 @@ class Trainer:
     """Fits the model of each retrain: the walk-forward slices, one member per seed, the model cache."""
 
     def __init__(self, strategy: Strategy, dataset: Dataset, model: Entry, model_params: dict,
-                 cache: ModelCache | None, progress: Progress) -> None:
+                 cache: ModelCache | None, progress: Progress, threads: int | None = None) -> None:
         self.strategy, self.dataset, self.entry, self.params = strategy, dataset, model, model_params
-        self.cache, self.progress = cache, progress
+        self.cache, self.progress, self.threads = cache, progress, threads
 
     def retrain(self, t: int) -> Retrain:
         """Fit (or load) the model for the retrain at bar t, on samples whose labels are known at t."""
-        strategy, dataset = self.strategy, self.dataset
-        date = dataset.panel.dates[t]
-        train_dates, valid_dates = walkforward.training_dates(t, strategy)
+        strategy = self.strategy
+        date = self.dataset.panel.dates[t]
         t_start = time.perf_counter()
-        transform = dataset.fit_transform(train_dates)
-        train = dataset.samples(train_dates, transform, need_label=True)
-        valid = dataset.samples(valid_dates, transform, need_label=True) if len(valid_dates) else None
-        if len(train) == 0:
-            raise StrategyError(f"no training samples for the retrain at {date.date()}: "
-                                "start the test later or lower min_train_bars/window")
+        transform, train, valid = self.slices(t)
         if strategy.seeds:
             model: Model = SeedEnsemble(self.entry.factory, self.params, strategy.seeds, fit_member=self.fit_member)
             members = model.fit(train, valid, self.progress.log)["members"]
@@ -78,6 +72,26 @@ class Trainer:
         return Retrain(model, transform, len(train), n_valid, seconds, len(members), hits, training,
                        self._gradient_flow(model, valid if valid is not None else train, date))
 
+    def slices(self, t: int) -> tuple[WindowTransform | None, SampleSet, SampleSet | None]:
+        """(window transform, training samples, validation samples or None) of the retrain at bar t: sample dates
+        whose labels are known at t, the transform fitted on the training windows only."""
+        train_dates, valid_dates = walkforward.training_dates(t, self.strategy)
+        transform = self.dataset.fit_transform(train_dates)
+        train = self.dataset.samples(train_dates, transform, need_label=True)
+        valid = self.dataset.samples(valid_dates, transform, need_label=True) if len(valid_dates) else None
+        if len(train) == 0:
+            raise StrategyError(f"no training samples for the retrain at {self.dataset.panel.dates[t].date()}: "
+                                "start the test later or lower min_train_bars/window")
+        return transform, train, valid
+
+    def members(self) -> list[tuple[dict, int]]:
+        """(parameters, seed) of each model one retrain fits: one per ensemble seed, or the single model."""
+        if self.strategy.seeds:
+            ensemble = SeedEnsemble(self.entry.factory, self.params, self.strategy.seeds)
+            seeds = self.strategy.seeds if takes_seed(self.entry.factory) else self.strategy.seeds[:1]
+            return [(ensemble.member_params(s), s) for s in seeds]
+        return [(self.params, self.params.get("seed", self.strategy.seed))]
+
     def fit_member(self, params: dict, train: SampleSet, valid: SampleSet | None, seed: int,
                    log: Log | None = None) -> tuple[Model, dict]:
         """(model, info) for one seed: from the cache when the same model was fitted on the same data before."""
@@ -87,7 +101,7 @@ class Trainer:
         key = None
         if self.cache is not None:
             key = model_key(name, factory, params, train, valid, self.dataset.feature_names, seed,
-                            device=str(getattr(model, "device", "")))
+                            device=str(getattr(model, "device", "")), threads=self.threads)
             hit = self.cache.load(key, factory, params) if key is not None else None
             if hit is not None:
                 model, info = hit

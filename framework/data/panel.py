@@ -111,7 +111,7 @@ class Panel:
             name=self.name,
             universe=None if self.universe is None else self.universe[lo:hi],
             benchmark=None if self.benchmark is None else self.benchmark.iloc[lo:hi],
-            meta=dict(self.meta),
+            meta={k: v for k, v in self.meta.items() if k != "uri"},  # a cut is no longer what the URI names
         )
 
     def to_frame(self) -> pd.DataFrame:

@@ -16,6 +16,9 @@ def parse_uri(uri: str) -> tuple[str, str, dict[str, str]]:
 
 
 def load_panel(uri: str, sources: Registry) -> Panel:
+    """Read the panel a URI names; ``panel.meta["uri"]`` remembers the URI (run configs record it)."""
     scheme, location, options = parse_uri(uri)
     loader = sources.get(scheme).factory
-    return loader(location, options)
+    panel = loader(location, options)
+    panel.meta["uri"] = uri
+    return panel

@@ -2,7 +2,8 @@
 
 Key = sha256 over: the data the model is trained on (feature rows its windows can
 read, sample dates/assets, labels and targets, for training and validation), feature
-names, window, model name and parameters, the member seed, the model's "code
+names, window, model name and parameters, the member seed, the thread count (float
+sums run in another order with more threads), the model's "code
 version" (the source of the modules of its classes outside the standard library and
 torch, plus the SampleSet code that cuts windows), the device, and torch/numpy
 versions. Anything else (portfolio rule, costs, rebalance schedule) cannot change a
@@ -125,7 +126,8 @@ def _installed_version(dist: str) -> str | None:
 
 
 def model_key(model_name: str, factory: Callable[..., Any], params: dict, train: SampleSet,
-              valid: SampleSet | None, feature_names: list[str], seed: int | None, device: str = "") -> str | None:
+              valid: SampleSet | None, feature_names: list[str], seed: int | None, device: str = "",
+              threads: int | None = None) -> str | None:
     """The cache key of a model fitted on ``train``/``valid``; None when the model's code version is unknown."""
     code = code_version(factory)
     if code is None:
@@ -135,7 +137,7 @@ def model_key(model_name: str, factory: Callable[..., Any], params: dict, train:
              for name, s in (("train", train), ("valid", valid))}
     parts = {"format": FORMAT, "model": model_name, "params": stable(params), "seed": seed, "code": code,
              "features": list(feature_names), "window": train.window, "dates": dates,
-             "data": data_fingerprint(train, valid), "device": device,
+             "data": data_fingerprint(train, valid), "device": device, "threads": threads,
              "versions": versions}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

@@ -47,7 +47,8 @@ class SeedEnsemble(Model):
         self.members: list[Model] = []
         self.infos: list[dict] = []
 
-    def _member_params(self, seed: int) -> dict:
+    def member_params(self, seed: int) -> dict:
+        """The parameters of the member of ``seed`` (with ``seed`` when the model takes one)."""
         return {**self.params, "seed": seed} if takes_seed(self.factory) else dict(self.params)
 
     def fit(self, train: SampleSet, valid: SampleSet | None, log: Log | None = None) -> dict:
@@ -55,9 +56,9 @@ class SeedEnsemble(Model):
         shared = None
         for seed in self.seeds:
             if takes_seed(self.factory):
-                model, info = self.fit_member(self._member_params(seed), train, valid, seed, log)
+                model, info = self.fit_member(self.member_params(seed), train, valid, seed, log)
             else:
-                shared = shared or self.fit_member(self._member_params(seed), train, valid, seed, log)
+                shared = shared or self.fit_member(self.member_params(seed), train, valid, seed, log)
                 model, info = shared
             self.members.append(model)
             self.infos.append(info)
@@ -84,7 +85,7 @@ class SeedEnsemble(Model):
 
     def restore(self, state: dict) -> SeedEnsemble:
         self.seeds = list(state["seeds"])
-        self.members = [as_model(self.factory(**self._member_params(s))).restore(m)
+        self.members = [as_model(self.factory(**self.member_params(s))).restore(m)
                         for s, m in zip(self.seeds, state["members"])]
         self.infos = list(state["infos"])
         return self

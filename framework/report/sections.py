@@ -91,12 +91,16 @@ def section_overview(run: Run) -> str:
     return body + "</div>"
 
 
+def _by_date(run: Run, name: str) -> pd.DataFrame | None:
+    """The run's table indexed by date in order, or None when the file is missing or empty."""
+    table = run.table(name)
+    return None if table is None or table.empty else table.sort_values("date").set_index("date")
+
+
 def section_performance(run: Run) -> str:
     """Equity vs benchmark, the excess (relative) curve and the drawdowns."""
-    rets = run.table("returns")
-    if rets is None or rets.empty:
+    if (rets := _by_date(run, "returns")) is None:
         return note("No returns.parquet in this run: performance charts omitted.")
-    rets = rets.sort_values("date").set_index("date")
     strat, bench = equity(rets["strategy"]), equity(rets["benchmark"])
     fig = go.Figure([
         go.Scatter(x=strat.index, y=strat, name="strategy", line=dict(color=STRATEGY_COLOR, width=2)),
@@ -122,10 +126,8 @@ def section_performance(run: Run) -> str:
 
 def section_ic(run: Run) -> str:
     """IC and rank IC by date with a rolling mean, and their distribution."""
-    ic = run.table("ic")
-    if ic is None or ic.empty:
+    if (ic := _by_date(run, "ic")) is None:
         return note("No ic.parquet in this run: IC charts omitted.")
-    ic = ic.sort_values("date").set_index("date")
     fig = go.Figure([
         go.Bar(x=ic.index, y=ic["ic"], name="IC", marker_color=STRATEGY_COLOR, opacity=0.45),
         go.Scatter(x=ic.index, y=ic["rank_ic"], name="rank IC", mode="markers",

@@ -1,0 +1,46 @@
+"""Dask clusters for seqalpha: a local one with no set-up, or an existing one, each worker one run at a time.
+
+A worker advertises the resource ``seqalpha_run=1`` and gets ``nthreads`` = the threads a run
+uses, so it runs one run (or one fit) at a time with all its threads. Workers started by hand
+should be started the same way (``dask worker ADDR --nthreads T --resources seqalpha_run=1``);
+without the resource, each worker thread runs its own single-threaded task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from ..strategy import StrategyError
+
+RESOURCE = "seqalpha_run"
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None, threads: int = 1) -> Iterator[Any]:
+    """A client of a new local cluster of ``workers`` processes, or of the scheduler at ``scheduler``."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as exc:
+            raise StrategyError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        with client:
+            yield client
+        return
+    if not isinstance(workers, int) or workers < 1:
+        raise StrategyError(f"--workers must be a positive number of processes, got {workers!r}")
+    with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, resources={RESOURCE: 1},
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        yield client
+
+
+def placement(client: Any, threads: int) -> tuple[dict | None, int]:
+    """(resources to submit with, threads per task): one run per worker with ``threads`` threads when every
+    worker advertises the resource; else no resources and one thread per task."""
+    workers = client.scheduler_info()["workers"]
+    if workers and all(RESOURCE in w.get("resources", {}) for w in workers.values()):
+        return {RESOURCE: 1}, threads
+    return None, 1

@@ -1,0 +1,100 @@
+"""What a sweep runs: the grid (parsed and checked before any work starts), times the seeds, as run specs."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..registry import did_you_mean
+from ..strategy import Strategy, StrategyError
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: a grid point, a seed, and the run directory's name (relative to the sweep's DIR)."""
+
+    point: tuple[tuple[str, Any], ...]  # (key, value) of each grid key, in grid order
+    seed: int  # the run's seed (the strategy's own unless --seeds gave one)
+    name: str
+    overrides: dict = field(default_factory=dict, hash=False, compare=False)  # point + seed + fixed --set values
+
+    @property
+    def point_dict(self) -> dict[str, Any]:
+        return dict(self.point)
+
+
+def parse_grid(items: list[str] | None) -> dict[str, list]:
+    """``["model=['lstm','gru']", "window=[20,60]"]`` -> {"model": ["lstm", "gru"], "window": [20, 60]}."""
+    grid: dict[str, list] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise StrategyError(f"--grid expects KEY=LIST, got {item!r}")
+        key, text = (part.strip() for part in item.split("=", 1))
+        try:
+            values = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise StrategyError(f"--grid {key}: {text!r} is not a Python literal list, e.g. {key}=[1, 2]") from None
+        if not isinstance(values, (list, tuple)):
+            raise StrategyError(f"--grid {key}: {text!r} is not a list; write {key}=[{text}] for one value")
+        if key in grid:
+            raise StrategyError(f"--grid {key} is given twice")
+        grid[key] = list(values)
+    return grid
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``"0,1,2"`` -> [0, 1, 2]; None -> None (the strategy's own seed)."""
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in str(text).replace(" ", "").split(",") if s != ""]
+    except ValueError:
+        raise StrategyError(f"--seeds expects integers separated by commas, e.g. 0,1,2; got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise StrategyError(f"--seeds needs distinct integers, got {text!r}")
+    return seeds
+
+
+def plan_runs(strategy: type[Strategy], grid: dict[str, list], seeds: list[int] | None,
+              overrides: dict | None = None) -> list[RunSpec]:
+    """The Cartesian product of the grid times the seeds, each checked as a strategy before any work starts."""
+    overrides = dict(overrides or {})
+    names = strategy.param_names()
+    for key, values in grid.items():
+        if key not in names:
+            raise StrategyError(f"--grid {key}: not a strategy parameter.{did_you_mean(key, names)}")
+        if not values:
+            raise StrategyError(f"--grid {key}: the list is empty")
+        if key == "seed" and seeds is not None:
+            raise StrategyError("give seeds with --seeds or --grid seed=[...], not both")
+    if "seed" in overrides and seeds is not None:
+        raise StrategyError("give seeds with --seeds or --set seed=..., not both")
+    specs = []
+    for values in itertools.product(*grid.values()) if grid else [()]:
+        point = tuple(zip(grid, values))
+        for seed in seeds if seeds is not None else [None]:
+            params = {**overrides, **dict(point), **({} if seed is None else {"seed": seed})}
+            checked = strategy(**params)  # the whole configuration is valid, or the sweep stops here
+            specs.append(RunSpec(point, checked.seed, run_name(point, seed), params))
+    if len({s.name for s in specs}) != len(specs):
+        raise StrategyError("two runs of the grid would share a run directory (repeated grid values?)")
+    return specs
+
+
+def run_name(point: tuple[tuple[str, Any], ...], seed: int | None) -> str:
+    """A folder name for a run: key-value pairs then the seed, safe on every file system."""
+    parts = [f"{k}={_short(v)}" for k, v in point] + ([f"seed={seed}"] if seed is not None else [])
+    name = ",".join(parts) or "run"
+    return "".join(c if c.isalnum() or c in "=,._-" else "_" for c in name)[:180]
+
+
+def _short(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def cell(value: Any) -> Any:
+    """A grid value as a results.parquet cell: itself, or its Python literal text for a list, tuple or dict."""
+    return repr(value) if isinstance(value, (list, tuple, dict)) else value

@@ -1,0 +1,40 @@
+"""How many threads a run's compute uses: fixed, recorded, never taken from the machine's load.
+
+Two torch processes that each use every core spin against each other: on a 2-core machine
+two small runs started together took over 25 times longer each than one alone. So a run uses
+``DEFAULT_THREADS`` (1) unless told otherwise (``--threads``, ``run_backtest(threads=...)``, a
+sweep's ``--threads-per-worker``), for torch's intra-op pool and the BLAS/OpenMP pools alike.
+The count is written to config.json; the same count gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_THREADS = 1
+_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def check_threads(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a positive int, got {n!r}")
+    return n
+
+
+def pin_threads(n: int) -> int:
+    """Use ``n`` threads in this process from now on: torch's intra-op pool, BLAS and OpenMP pools, and the
+    environment that child processes inherit. Returns ``n``."""
+    check_threads(n)
+    for key in _ENV:
+        os.environ[key] = str(n)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:  # threadpoolctl comes with scikit-learn/vectorbt; without it torch's setting still holds
+        pass
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n

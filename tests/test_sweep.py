@@ -1,0 +1,154 @@
+"""seqalpha sweep: a grid times seeds, serially or on a real Dask LocalCluster, and `run --workers`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from framework import StrategyError, load_strategy_file, run_backtest
+from framework.cli import main
+from framework.sweep import parse_grid, parse_seeds, plan_runs, sweep
+
+STRATEGY = '''
+import os
+from pathlib import Path
+
+from framework import Strategy, hookimpl
+
+KILL_MARKER = os.environ.get("SEQALPHA_TEST_KILL_MARKER")
+
+
+@hookimpl
+def backtest_started(strategy, panel):
+    """With SEQALPHA_TEST_KILL_MARKER set, the first run to start kills its own worker process (once)."""
+    if KILL_MARKER and not Path(KILL_MARKER).exists():
+        Path(KILL_MARKER).touch()
+        os.kill(os.getpid(), 9)
+
+
+class TinySweep(Strategy):
+    data = "synthetic?assets=12&days=200&seed=1"
+    model = "lstm"
+    model_params = {"hidden_size": 4, "epochs": 1, "patience": 1, "batch_size": 256}
+    window = 6
+    horizon = 1
+    rebalance = "W"
+    retrain = "QS"
+    min_train_bars = 80
+    portfolio_params = {"k": 3}
+'''
+
+TIMING = ("seconds.", "retrain_seconds", "n_cache_hits", "wall_seconds", "worker")
+
+
+@pytest.fixture
+def strategy_file(tmp_path) -> Path:
+    path = tmp_path / "tiny_sweep.py"
+    path.write_text(STRATEGY)
+    return path
+
+
+def _numbers(table: pd.DataFrame) -> pd.DataFrame:
+    keep = [c for c in table.columns if not c.startswith(TIMING)]
+    return table[keep].sort_values("run_dir").reset_index(drop=True)
+
+
+def test_grid_and_seed_errors_are_one_line_before_any_work(strategy_file):
+    cls, _ = load_strategy_file(strategy_file)
+    assert parse_grid(["model=['lstm','gru']", "window=[20, 60]"]) == {"model": ["lstm", "gru"], "window": [20, 60]}
+    assert parse_seeds("0, 1,2") == [0, 1, 2]
+    with pytest.raises(StrategyError, match="not a strategy parameter. Did you mean 'window'"):
+        plan_runs(cls, {"windw": [5]}, None)
+    with pytest.raises(StrategyError, match="empty"):
+        plan_runs(cls, {"window": []}, None)
+    with pytest.raises(StrategyError, match="not a list"):
+        parse_grid(["window=20"])
+    with pytest.raises(StrategyError, match="not a Python literal"):
+        parse_grid(["model=[lstm]"])
+    with pytest.raises(StrategyError, match="window must be a positive int"):
+        plan_runs(cls, {"window": [5, -1]}, None)
+    specs = plan_runs(cls, {"model": ["lstm", "gru"], "window": [5, 8]}, [0, 1, 2])
+    assert len(specs) == 12 and len({s.name for s in specs}) == 12
+    assert main(["sweep", str(strategy_file), "--grid", "windw=[5]", "--out", "x"]) == 2
+
+
+def test_serial_sweep_then_resume_runs_only_what_is_missing(strategy_file, tmp_path):
+    cls, _ = load_strategy_file(strategy_file)
+    out = tmp_path / "serial"
+    res = sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out)
+    t = res.table
+    assert list(t["status"]) == ["ok"] * 4 and set(t["worker"]) == {"local"}
+    assert {"window", "seed", "status", "error", "worker", "wall_seconds", "run_dir", "rank_ic", "sharpe",
+            "seconds.train"} <= set(t.columns)
+    for run_dir in t["run_dir"]:  # ordinary run directories
+        assert (out / run_dir / "metrics.json").exists() and (out / run_dir / "report.html").exists()
+    summary = res.summary()
+    assert list(summary["window"]) == [5, 8] and list(summary["n_seeds"]) == [2, 2]
+    text = (out / "summary.md").read_text()
+    assert "Paired comparisons" in text and "beyond seed noise" in text
+    assert (out / "report.html").read_text().count("sa-chart") >= 1
+    # a run that is the same as `seqalpha run` of that configuration and seed
+    alone = run_backtest(cls, progress=False, window=8, seed=1, cache=False)
+    row = t[(t["window"] == 8) & (t["seed"] == 1)].iloc[0]
+    assert row["rank_ic"] == alone.metrics["rank_ic"] and row["sharpe"] == alone.metrics["sharpe"]
+    with pytest.raises(StrategyError, match="already exists"):
+        sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out)
+    gone = out / t["run_dir"][2]
+    (gone / "metrics.json").unlink()
+    kept = {d: (out / d / "metrics.json").stat().st_mtime_ns for d in t["run_dir"] if out / d != gone}
+    again = sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out, resume=True)
+    assert (gone / "metrics.json").exists()
+    assert {d: (out / d / "metrics.json").stat().st_mtime_ns for d in kept} == kept  # the others were not rerun
+    pd.testing.assert_frame_equal(_numbers(again.table), _numbers(t))
+
+
+def test_sweep_on_two_workers_equals_serial_and_records_failures(strategy_file, tmp_path):
+    cls, _ = load_strategy_file(strategy_file)
+    serial = sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=tmp_path / "serial")
+    cluster = sweep(cls, grid={"window": [5, 8, 500]}, seeds=[0, 1], out=tmp_path / "cluster", workers=2)
+    t = cluster.table
+    assert set(t["worker"]) - {"local"} and len(set(t["worker"])) == 2  # both workers ran something
+    failed = t[t["status"] == "failed"]
+    assert list(failed["window"]) == [500, 500] and failed["error"].str.contains("too few").all()
+    ok = t[t["status"] == "ok"].drop(columns=["error"])
+    pd.testing.assert_frame_equal(_numbers(ok).dropna(axis=1, how="all"),
+                                  _numbers(serial.table.drop(columns=["error"])).dropna(axis=1, how="all"),
+                                  check_dtype=False)
+
+
+def test_a_worker_killed_mid_sweep_is_retried(strategy_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQALPHA_TEST_KILL_MARKER", str(tmp_path / "killed-once"))
+    cls, _ = load_strategy_file(strategy_file)
+    res = sweep(cls, grid={"window": [5, 8]}, out=tmp_path / "sweep", workers=2)
+    assert (tmp_path / "killed-once").exists()  # a worker really died
+    assert list(res.table["status"]) == ["ok", "ok"]
+
+
+def test_run_with_workers_equals_a_serial_run_and_records_threads(strategy_file, tmp_path, capsys):
+    cls, _ = load_strategy_file(strategy_file)
+    code = main(["run", str(strategy_file), "--out", str(tmp_path / "serial"), "-q", "--set", "seeds=[0, 1]",
+                 "--set", "cache=False"])
+    assert code == 0, capsys.readouterr().err
+    code = main(["run", str(strategy_file), "--out", str(tmp_path / "fanned"), "-q", "--set", "seeds=[0, 1]",
+                 "--set", "cache=False", "--workers", "2"])
+    assert code == 0, capsys.readouterr().err
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("serial", "fanned"))
+    assert b["n_cache_hits"] == b["n_model_fits"] == 2 * b["n_retrains"]  # every model came from the workers
+    same = [k for k in a if k not in ("seconds", "retrain_seconds", "n_cache_hits")]
+    assert {k: a[k] for k in same} == {k: b[k] for k in same}
+    for d in ("serial", "fanned"):
+        assert json.loads((tmp_path / d / "config.json").read_text())["threads"] == 1
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "serial" / "scores.parquet"),
+                                  pd.read_parquet(tmp_path / "fanned" / "scores.parquet"))
+
+
+def test_thread_count_is_recorded_and_repeatable(strategy_file, tmp_path):
+    cls, _ = load_strategy_file(strategy_file)
+    one = run_backtest(cls, progress=False, cache=False, threads=2)
+    two = run_backtest(cls, progress=False, cache=False, threads=2)
+    assert one.config["threads"] == two.config["threads"] == 2
+    pd.testing.assert_frame_equal(one.scores, two.scores)
+    assert run_backtest(cls, progress=False, cache=False).config["threads"] == 1
