@@ -152,3 +152,32 @@ def test_thread_count_is_recorded_and_repeatable(strategy_file, tmp_path):
     assert one.config["threads"] == two.config["threads"] == 2
     pd.testing.assert_frame_equal(one.scores, two.scores)
     assert run_backtest(cls, progress=False, cache=False).config["threads"] == 1
+
+
+@pytest.mark.skipif(__import__("shutil").which("chromium") is None, reason="chromium is not installed")
+def test_sweep_report_renders_in_headless_chromium(strategy_file, tmp_path):
+    from tests.test_report import browser_check, screenshot
+
+    cls, _ = load_strategy_file(strategy_file)
+    out = tmp_path / "sweep"
+    sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out)
+    page = out / "report.html"
+    assert browser_check(page, tmp_path) == {"charts": 1, "missing": [], "errors": []}
+    screenshot(page, tmp_path / "sweep.png", tmp_path, height=1400)
+
+
+def test_data_the_workers_cannot_see_is_named_and_scatter_data_ships_it(strategy_file, tmp_path):
+    from plugins.synthetic import make_synthetic_panel
+
+    cls, _ = load_strategy_file(strategy_file)
+    table = make_synthetic_panel(assets=12, days=200, seed=1).to_frame()
+    path = tmp_path / "panel.parquet"
+    table.to_parquet(path)
+    missing = sweep(cls, grid={"window": [5]}, out=tmp_path / "missing", data=f"parquet:{tmp_path / 'nowhere.parquet'}")
+    assert missing.table["status"].tolist() == ["failed"]
+    assert "is not visible on worker" in missing.table["error"][0] and "--scatter-data" in missing.table["error"][0]
+    shipped = sweep(cls, grid={"window": [5, 6]}, out=tmp_path / "shipped", data=f"parquet:{path}", workers=1,
+                    scatter_data=True)
+    assert shipped.table["status"].tolist() == ["ok", "ok"]
+    config = json.loads((tmp_path / "shipped" / shipped.table["run_dir"][0] / "config.json").read_text())
+    assert config["data"] == f"parquet:{path}"  # the URI, not "panel:..."

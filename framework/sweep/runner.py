@@ -162,9 +162,9 @@ def _on_cluster(tasks: list[Task], record, rows: dict, total: int, client, worke
             say(f"the workers do not advertise the '{RESOURCE}' resource: each worker thread runs its own "
                 "single-threaded run (see framework/sweep/cluster.py)")
         shipped = client.scatter(_client_panel(tasks[0], data), broadcast=True) if scatter_data else None
-        tasks = [replace(t, threads=per_task, data=shipped if scatter_data else t.data) for t in tasks]
-        futures = [client.submit(run_task, t, key=f"seqalpha-run-{t.name}-{time.time_ns()}", pure=False, retries=2,
-                                 resources=resources) for t in tasks]
+        tasks = [replace(t, threads=per_task) for t in tasks]
+        futures = [client.submit(run_task, t, shipped, key=f"seqalpha-run-{t.name}-{time.time_ns()}", pure=False,
+                                 retries=2, resources=resources) for t in tasks]
         dashboard = getattr(client, "dashboard_link", None)
         _status(say, rows, total, len(futures), dashboard)
         pending = set(futures)

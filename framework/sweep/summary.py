@@ -21,7 +21,8 @@ NOISE_SE = 2.0
 
 def _points(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     ok = table[table["status"] == "ok"] if "status" in table else table
-    return ok.assign(point=ok[keys].astype(str).agg(", ".join, axis=1) if keys else "all")
+    names = [", ".join(f"{k}={row[k]}" for k in keys) for _, row in ok.iterrows()] if keys else "all"
+    return ok.assign(point=names)
 
 
 def point_summary(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -116,7 +117,7 @@ def sweep_html(table: pd.DataFrame, keys: list[str], points: pd.DataFrame, pairs
         if frame.empty:
             return note("Nothing to show.")
         numeric = {i for i, c in enumerate(frame.columns) if pd.api.types.is_float_dtype(frame[c])}
-        rows = [[format_value(v, "f4") if i in numeric else esc(v) for i, v in enumerate(r)]
+        rows = [[format_value(v, "f4") if i in numeric else ("-" if v is None else esc(v)) for i, v in enumerate(r)]
                 for r in frame.itertuples(index=False)]
         return html_table(list(map(str, frame.columns)), rows, numeric=numeric)
     sections.append(("points", "Grid points over seeds", table_html(points)))

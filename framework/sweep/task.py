@@ -79,8 +79,11 @@ def panel_for(uri: str, strategy: type[Strategy]) -> Panel:
     return _PANELS[uri]
 
 
-def run_task(task: Task) -> dict:
-    """Run one configuration into its run directory; a results row (status ok or failed, never an exception)."""
+def run_task(task: Task, shipped: Panel | None = None) -> dict:
+    """Run one configuration into its run directory; a results row (status ok or failed, never an exception).
+
+    ``shipped`` is a panel scattered from the client (--scatter-data); Dask passes it as an argument of its own
+    because it resolves futures only there, not inside the Task."""
     from ..backtest import run_backtest
     from ..runs.compare import flat_metrics
     from ..threads import pin_threads
@@ -90,7 +93,7 @@ def run_task(task: Task) -> dict:
     try:
         pin_threads(task.threads)
         cls = task.strategy.load()
-        data = task.data
+        data = shipped if shipped is not None else task.data
         if data is None:
             data = cls(**task.overrides).data
         if isinstance(data, str):
