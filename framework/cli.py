@@ -91,7 +91,10 @@ def cmd_run(args) -> int:
                                   resume=args.resume, threads=args.threads)
     if not args.quiet:
         print(f"{cls.__name__}  model={strategy.model}  data={result.config['data']}  "
-              f"test {result.config['span'][0]}..{result.config['span'][1]}")
+              f"test {result.config['span'][0]}..{result.config['span'][1]}  threads={result.config['threads']}")
+        custom = result.config.get("custom_params") or {}
+        if custom:
+            print("custom parameters: " + ", ".join(f"{k}={v!r}" for k, v in custom.items()))
     print(format_metrics(result.metrics))
     summary = summarize_warnings(caught)
     if summary:

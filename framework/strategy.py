@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import difflib
 import importlib.util
 import inspect
 import sys
@@ -60,17 +61,44 @@ class Strategy:
     seeds: list[int] | None = None  # a seed ensemble: one model per seed, scores averaged (overrides seed)
     cache: bool = True  # reuse fitted models from the model cache ($SEQALPHA_CACHE_DIR) when nothing changed
 
+    #: Names of a strategy's own parameters (for its hooks); see "Custom parameters" in docs/design.md.
+    custom_params: tuple[str, ...] = ()
+
     # ---- parameters ------------------------------------------------------------------------
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse a class attribute that looks like a misspelt parameter (``rebalence``, ``windw``): it would
+        otherwise be kept as a custom parameter and the run would silently use the default."""
+        super().__init_subclass__(**kwargs)
+        builtin = Strategy.builtin_names()
+        declared = set(cls.custom_params)
+        for name, value in vars(cls).items():
+            if name in builtin or name in declared or not _is_param(name, value):
+                continue
+            close = difflib.get_close_matches(name, builtin, n=1, cutoff=0.8)
+            if close:
+                raise StrategyError(
+                    f"{cls.__name__}: class attribute {name!r} is not a strategy parameter. Did you mean "
+                    f"{close[0]!r}? (To keep {name!r} as a parameter of your own, list it in custom_params.)")
+
+    @classmethod
+    def builtin_names(cls) -> list[str]:
+        """The parameters every strategy has (the attributes of ``Strategy`` itself)."""
+        return [n for n, v in vars(Strategy).items() if _is_param(n, v) and n != "custom_params"]
+
     @classmethod
     def param_names(cls) -> list[str]:
         names = []
         for klass in reversed(cls.__mro__):
             for name, value in vars(klass).items():
-                if name.startswith("_") or callable(value) or isinstance(value, (classmethod, staticmethod, property)):
-                    continue
-                if name not in names:
+                if _is_param(name, value) and name != "custom_params" and name not in names:
                     names.append(name)
         return names
+
+    @classmethod
+    def own_param_names(cls) -> list[str]:
+        """The strategy's custom parameters: declared in custom_params, or attributes far from every built-in."""
+        builtin = set(cls.builtin_names())
+        return [n for n in cls.param_names() if n not in builtin]
 
     def __init__(self, **overrides: Any) -> None:
         names = self.param_names()
@@ -88,22 +116,51 @@ class Strategy:
         return {k: getattr(self, k) for k in self.param_names()}
 
     def validate(self) -> None:
-        if not isinstance(self.window, int) or self.window < 1:
-            raise StrategyError(f"window must be a positive int of bars, got {self.window!r}")
-        if not isinstance(self.horizon, int) or self.horizon < 1:
-            raise StrategyError(f"horizon must be a positive int of bars, got {self.horizon!r}")
-        if self.normalize not in ("zscore", "rank", "robust", None):
-            raise StrategyError(f"normalize must be 'zscore', 'rank', 'robust' or None, got {self.normalize!r}")
-        if self.target not in ("zscore", "rank"):
-            raise StrategyError(f"target must be 'zscore' or 'rank' (per-date label normalisation), got {self.target!r}")
-        if self.execution not in ("close", "open"):
-            raise StrategyError(f"execution must be 'close' or 'open', got {self.execution!r}")
-        if not isinstance(self.delist_after, int) or isinstance(self.delist_after, bool) or self.delist_after < 1:
-            raise StrategyError(f"delist_after must be a positive int of bars, got {self.delist_after!r}")
-        if not 0 <= self.valid_fraction < 1:
-            raise StrategyError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
-        if self.train_window is not None and (not isinstance(self.train_window, int) or self.train_window < 1):
-            raise StrategyError(f"train_window must be None (expanding) or a positive int, got {self.train_window!r}")
+        """Check every built-in parameter's type and range before any data is loaded; one message per problem."""
+        _int(self, "window", 1)
+        _int(self, "horizon", 1)
+        _int(self, "min_train_bars", 0)
+        _int(self, "delist_after", 1)
+        _int(self, "seed", None)
+        if self.train_window is not None:
+            _int(self, "train_window", 1, "None (expanding) or ")
+        for name in ("data", "model", "portfolio", "feature_set"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise StrategyError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
+        for name in ("model_params", "portfolio_params"):
+            if not isinstance(getattr(self, name), dict):
+                raise StrategyError(f"{name} must be a dict of parameters, e.g. {{'k': 10}}; got "
+                                    f"{type(getattr(self, name)).__name__} {getattr(self, name)!r}")
+        if self.factors is not None and (isinstance(self.factors, str) or not isinstance(self.factors, (list, tuple))
+                                         or not all(isinstance(f, str) for f in self.factors)):
+            raise StrategyError(f"factors must be None or a list of column names, e.g. ['mom', 'vol']; got "
+                                f"{self.factors!r}")
+        for name in ("rebalance", "retrain"):
+            _schedule(self, name, allow_none=name == "retrain")
+        _choice(self, "normalize", ("zscore", "rank", "robust", None))
+        _choice(self, "target", ("zscore", "rank"), "per-date label normalisation")
+        _choice(self, "execution", ("close", "open"))
+        for name in ("fees", "slippage", "buy_cost", "sell_cost"):
+            _number(self, name, low=0.0, high=1.0, high_open=True, meaning="a rate per order, e.g. 0.001 for 0.1%")
+        _number(self, "min_cost", low=0.0, meaning="cash units per order")
+        _number(self, "init_cash", low=0.0, low_open=True, meaning="the starting cash")
+        _number(self, "valid_fraction", low=0.0, high=1.0, high_open=True, meaning="a share of each training window")
+        if self.limit_threshold is not None:
+            _number(self, "limit_threshold", low=0.0, high=1.0, low_open=True, high_open=True,
+                    meaning="a price move, e.g. 0.095 for China's 10% limit, or None")
+        if self.clip is not None:
+            _number(self, "clip", low=0.0, low_open=True, meaning="a z-score bound, or None")
+        for name in ("test_start", "test_end"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    pd.Timestamp(value)
+                except (ValueError, TypeError):
+                    raise StrategyError(f"{name} must be a date such as '2017-01-01', got {value!r}") from None
+        if self.benchmark is not None and not isinstance(self.benchmark, str):
+            raise StrategyError(f"benchmark must be None or a code such as 'SH000300', got {self.benchmark!r}")
+        if not isinstance(self.cache, bool):
+            raise StrategyError(f"cache must be True or False, got {self.cache!r}")
         if self.seeds is not None and (not isinstance(self.seeds, (list, tuple)) or not self.seeds
                                        or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds)):
             raise StrategyError(f"seeds must be None or a non-empty list of ints, got {self.seeds!r}")
@@ -120,6 +177,54 @@ class Strategy:
     def target_weights(self, scores: pd.Series, current: pd.Series, rule) -> pd.Series:
         """Target weights from today's scores; by default the portfolio plugin's rule."""
         return rule(scores, current)
+
+
+def _is_param(name: str, value: Any) -> bool:
+    return not (name.startswith("_") or callable(value) or isinstance(value, (classmethod, staticmethod, property)))
+
+
+def _int(strategy: Strategy, name: str, low: int | None, also: str = "") -> None:
+    value = getattr(strategy, name)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (low is not None and value < low):
+        need = "an int" if low is None else ("a positive int" if low == 1 else f"an int >= {low}")
+        raise StrategyError(f"{name} must be {also}{need}, got {value!r}")
+
+
+def _number(strategy: Strategy, name: str, low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False, meaning: str = "") -> None:
+    value = getattr(strategy, name)
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
+        and np.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        span = (f"{'(' if low_open else '['}{low if low is not None else '-inf'}, "
+                f"{high if high is not None else 'inf'}{')' if high_open else ']'}")
+        raise StrategyError(f"{name} must be a number in {span} ({meaning}), got {value!r}")
+
+
+def _choice(strategy: Strategy, name: str, options: tuple, meaning: str = "") -> None:
+    value = getattr(strategy, name)
+    if value not in options:
+        listed = " or ".join(repr(o) for o in options)
+        raise StrategyError(f"{name} must be {listed}{f' ({meaning})' if meaning else ''}, got {value!r}")
+
+
+def _schedule(strategy: Strategy, name: str, allow_none: bool) -> None:
+    from .schedule import schedule_bars
+
+    value = getattr(strategy, name)
+    if value is None and allow_none:
+        return
+    try:
+        if value is None:
+            raise ValueError("None")
+        schedule_bars(pd.bdate_range("2020-01-01", periods=3), value)
+    except (ValueError, TypeError, AttributeError):
+        raise StrategyError(f"{name} must be a schedule: a pandas offset alias ('D', 'W', 'MS', 'QS', 'YS') or a "
+                            f"positive int of bars{', or None' if allow_none else ''}; got {value!r}") from None
 
 
 def parse_value(text: str) -> Any:

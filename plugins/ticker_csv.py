@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.api import guess_datetime_format
 
 from framework.data import DataError, Panel
 
@@ -48,6 +49,8 @@ class TickerFrame:
     dates: np.ndarray
     columns: dict[str, np.ndarray]
     adjusted: bool
+    layout: str = "ISO 8601"  # the date layout the file uses (one layout per folder)
+    file: str = ""
 
 
 def read_ticker_dir(path: str | Path, factors: list[str] | None = None) -> Panel:
@@ -66,7 +69,32 @@ def read_ticker_dir(path: str | Path, factors: list[str] | None = None) -> Panel
             f"csv: no data in {str(folder)!r}: {len(files)} *.csv/*.txt file(s), none with a parseable row"
             if files else f"csv: no *.csv or *.txt files in {str(folder)!r}"
         )
+    _check_one_date_layout(folder, frames)
     return _build_panel(folder, frames, factors)
+
+
+def _check_one_date_layout(folder: Path, frames: list[TickerFrame]) -> None:
+    """Every file must order day and month the same way: a DD/MM file among MM/DD ones (or ISO ones) would put
+    its rows on wrong days, weekends included, of the shared calendar."""
+    orders: dict[str, list[TickerFrame]] = {}
+    for f in frames:
+        orders.setdefault(_day_month_order(f.layout), []).append(f)
+    orders.pop("unknown", None)
+    if len(orders) > 1:
+        common = max(orders, key=lambda k: len(orders[k]))
+        odd = [f for order, fs in orders.items() if order != common for f in fs]
+        listed = ", ".join(f"{f.file} ({f.layout})" for f in odd[:5])
+        raise DataError(f"csv: {folder}: files disagree on the order of day and month in their dates: most are "
+                        f"{common}, but {listed}{' ...' if len(odd) > 5 else ''}; write every file the same way")
+
+
+def _day_month_order(layout: str) -> str:
+    if layout == "ISO 8601":
+        return "month before day"
+    d, m = layout.find("%d"), layout.find("%m")
+    if d < 0 or m < 0:
+        return "unknown"
+    return "day before month" if d < m else "month before day"
 
 
 def _ticker_files(folder: Path) -> list[Path]:
@@ -88,6 +116,9 @@ def _key(name: str) -> str:
 
 def read_ticker_file(path: Path, factors: list[str] | None = None) -> TickerFrame | None:
     """One file's clean rows, or None (with a warning naming the file) when it yields nothing."""
+    head = path.read_bytes()[:8192]
+    if b"\x00" in head:
+        raise DataError(f"csv: {path} is not a text file (it holds binary bytes); remove it from the folder")
     text = path.read_text(errors="replace")
     n_rows = sum(1 for s in text.splitlines() if s.strip()) - 1
     if n_rows < 1:
@@ -107,7 +138,7 @@ def read_ticker_file(path: Path, factors: list[str] | None = None) -> TickerFram
         warnings.warn(f"csv: {path} has no Date and Close columns (columns: {list(table.columns)}); skipped",
                       stacklevel=3)
         return None
-    dates, data, bad = _parse_rows(table, columns, factors)
+    dates, data, bad, layout = _parse_rows(table, columns, factors)
     if bad + malformed:
         warnings.warn(f"csv: {path}: skipped {bad + malformed} unparseable row(s) of {n_rows} "
                       f"(bad date or price, non-positive close, or wrong field count)", stacklevel=3)
@@ -116,20 +147,25 @@ def read_ticker_file(path: Path, factors: list[str] | None = None) -> TickerFram
         return None
     dates, data = _sort_dedupe(dates, data, path)
     adjusted = "adjclose" in data
-    return TickerFrame(path.stem, dates, _adjust(data), adjusted)
+    return TickerFrame(path.stem, dates, _adjust(data), adjusted, layout, path.name)
 
 
-def _parse_dates(raw: pd.Series) -> np.ndarray:
-    """datetime64[ns] dates (NaT where unparseable): ISO fast path, then pandas' inference; offsets dropped."""
+def _parse_dates(raw: pd.Series) -> tuple[np.ndarray, str]:
+    """(datetime64[ns] dates, NaT where unparseable; the layout used): ISO 8601 when every date is, else the
+    layout pandas infers from the first date (01/02/2020, 20200102), for the whole file. UTC offsets are
+    dropped: a stamp keeps its local calendar date (yfinance writes local time plus offset)."""
     text = raw.astype("string").str.strip()
-    text = text.str.replace(r"(?:[+-]\d\d:?\d\d|Z)$", "", regex=True)  # yfinance: local time + UTC offset
+    text = text.str.replace(r"(?:[+-]\d\d:?\d\d|Z)$", "", regex=True)
     dates = pd.to_datetime(text, format="ISO8601", errors="coerce")
     retry = dates.isna() & text.notna()
-    if retry.any():  # other layouts (01/02/2020, 20200102): pandas infers the format from the first
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Could not infer format")
-            dates[retry] = pd.to_datetime(text[retry], errors="coerce")
-    return dates.to_numpy(dtype="datetime64[ns]")
+    if not retry.any():
+        return dates.to_numpy(dtype="datetime64[ns]"), "ISO 8601"
+    first = text[text.notna()].iloc[0]
+    layout = guess_datetime_format(first) or "inferred"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Could not infer format")
+        parsed = pd.to_datetime(text, format=None if layout == "inferred" else layout, errors="coerce")
+    return parsed.to_numpy(dtype="datetime64[ns]"), layout
 
 
 def _numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -141,9 +177,10 @@ def _numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return num, np.isnan(num) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy(bool)
 
 
-def _parse_rows(table: pd.DataFrame, columns: dict[str, str], factors) -> tuple[np.ndarray, dict, int]:
-    """Clean dates, float columns (prices by canonical name, factors by their own) and the count of rows dropped."""
-    dates = _parse_dates(table[columns["date"]])
+def _parse_rows(table: pd.DataFrame, columns: dict[str, str], factors) -> tuple[np.ndarray, dict, int, str]:
+    """Clean dates, float columns (prices by canonical name, factors by their own), the count of rows dropped,
+    and the date layout."""
+    dates, layout = _parse_dates(table[columns["date"]])
     bad = np.isnat(dates)
     data: dict[str, np.ndarray] = {}
     for name in PRICE_COLUMNS + ("adjclose",):
@@ -159,7 +196,7 @@ def _parse_rows(table: pd.DataFrame, columns: dict[str, str], factors) -> tuple[
         if factors is not None or np.isfinite(values).any():
             data[str(original).strip()] = values
     keep = ~bad
-    return dates[keep], {k: v[keep] for k, v in data.items()}, int(bad.sum())
+    return dates[keep], {k: v[keep] for k, v in data.items()}, int(bad.sum()), layout
 
 
 def _factor_columns(table: pd.DataFrame, columns: dict[str, str], factors) -> list[str]:

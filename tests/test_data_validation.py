@@ -68,7 +68,7 @@ def test_unknown_factor_listed():
 def test_panel_shape_and_missing_is_nan():
     df = good().iloc[1:]  # A01 is missing on the first date... (row 0 is A00)
     p = panel_from_frame(df, "t")
-    assert p.values.shape == (10, 3, 2) and p.values.dtype == np.float32
+    assert p.values.shape == (10, 3, 2) and p.values.dtype == np.float64  # prices keep their digits
     assert np.isnan(p.close[0, 0]) and p.fields == ("close", "noise")
     assert p.factor_names == ["noise"]
 

@@ -254,3 +254,44 @@ def test_importing_and_running_change_no_vectorbt_setting():
     assert {k: dict(vbt.settings[k]) for k in before} == before
     r = res.returns["strategy"].to_numpy()
     assert res.portfolio.stats()["Sharpe Ratio"] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252), rel=1e-6)
+
+
+def test_refusals_count_only_orders_the_limit_stopped():
+    """Names at the limit that nobody wanted to trade are not refusals; a wanted sale at limit down is one."""
+    dates = pd.bdate_range("2021-01-01", periods=6)
+    assets = pd.Index(["A", "B", "C", "D"])
+    close = np.full((6, 4), 10.0)
+    close[3, 2] = 8.9  # C limit down on bar 3, never held
+    close[3, 3] = 11.1  # D limit up on bar 3, never held
+    close[3, 1] = 8.9  # B limit down on bar 3, held and wanted sold
+    decisions = {0: np.array([0.5, 0.5, 0.0, 0.0]), 2: np.array([1.0, 0.0, 0.0, 0.0])}
+    sim = engine.simulate(dates, assets, close, close, np.ones_like(close, bool), decisions, start=0,
+                          limit_threshold=0.095)
+    assert sim.n_refused_at_limit == 1  # only B's sale
+    rec = sim.portfolio.orders.values
+    assert not ((rec["idx"] == 3) & (rec["col"] == 1)).any()
+
+
+def test_a_delisting_sale_is_never_stuck_behind_the_minimum_cost():
+    dates, assets, close = _prices(T=12)
+    close[6:, 0] = np.nan
+    sim = engine.simulate(dates, assets, close, close, np.isfinite(close), {0: np.array([0.001, 0.0])}, start=0,
+                          init_cash=1000.0, costs=engine.Costs(min_cost=5.0), delist_after=2)
+    assert sim.n_delisted_sold == 1  # a 1-cash position sold although the minimum cost is 5
+    assert sim.portfolio.assets().to_numpy()[-1, 0] == 0
+
+
+def test_open_execution_never_values_a_position_at_the_bars_own_close():
+    """At the open of bar 3, A (no open price that bar) is valued at bar 2's close, not bar 3's."""
+    dates = pd.bdate_range("2021-01-01", periods=6)
+    assets = pd.Index(["A", "B"])
+    close = np.full((6, 2), 10.0)
+    close[3:, 0] = 20.0  # A doubles at the close of bar 3
+    opens = close.copy()
+    opens[3, 0] = np.nan  # no open for A on bar 3
+    decisions = {0: np.array([0.5, 0.5]), 2: np.array([0.5, 0.25])}
+    sim = engine.simulate(dates, assets, close, opens, np.isfinite(opens), decisions, start=0, init_cash=1000.0)
+    rec = sim.portfolio.orders.values
+    sale = rec[(rec["idx"] == 3) & (rec["col"] == 1)]
+    # value at the open of bar 3 = 500 (A at 10) + 500 (B): B's target 0.25 x 1000 = 250, so 25 shares are sold
+    assert len(sale) == 1 and sale["size"][0] == pytest.approx(25.0)

@@ -66,7 +66,7 @@ def test_assets_fields_and_exact_values(qlib_dir):
     assert list(p.assets) == ["AAA", "BBB", "CCC"]
     assert p.fields == ("open", "high", "low", "close", "volume")  # factor kept out by default
     assert list(p.dates) == list(DAYS)
-    assert p.values.dtype == np.float32
+    assert p.values.dtype == np.float64  # read as float32, kept exactly in float64
     np.testing.assert_array_equal(p.close[:, 0], np.arange(10) + 3100)
     np.testing.assert_array_equal(p.field("open")[:, 1], np.arange(10) + 200)
     np.testing.assert_array_equal(p.field("volume")[3:, 2], np.arange(3, 10) + 4300)

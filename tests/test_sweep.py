@@ -103,6 +103,8 @@ def test_serial_sweep_then_resume_runs_only_what_is_missing(strategy_file, tmp_p
     assert (gone / "metrics.json").exists()
     assert {d: (out / d / "metrics.json").stat().st_mtime_ns for d in kept} == kept  # the others were not rerun
     pd.testing.assert_frame_equal(_numbers(again.table), _numbers(t))
+    other = sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out, resume=True, threads=2)
+    assert set(other.table["worker"]) == {"local"} and set(other.table["threads"]) == {2}  # none kept: other count
 
 
 def test_sweep_on_two_workers_equals_serial_and_records_failures(strategy_file, tmp_path):
@@ -181,3 +183,12 @@ def test_data_the_workers_cannot_see_is_named_and_scatter_data_ships_it(strategy
     assert shipped.table["status"].tolist() == ["ok", "ok"]
     config = json.loads((tmp_path / "shipped" / shipped.table["run_dir"][0] / "config.json").read_text())
     assert config["data"] == f"parquet:{path}"  # the URI, not "panel:..."
+
+
+def test_a_grid_over_data_or_ensembles_is_kept_apart(strategy_file, tmp_path):
+    cls, _ = load_strategy_file(strategy_file)
+    with pytest.raises(StrategyError, match="grid over data"):
+        sweep(cls, grid={"data": ["synthetic?seed=1", "synthetic?seed=2"]}, out=tmp_path / "x", data="synthetic")
+    res = sweep(cls, grid={"seeds": [[0, 1], [2, 3]]}, out=tmp_path / "ens")
+    assert res.table["seeds"].tolist() == ["[0, 1]", "[2, 3]"]  # the grid's value, not the metric of that name
+    assert len(res.summary()) == 2 and (tmp_path / "ens" / "summary.md").exists()

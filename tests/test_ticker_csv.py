@@ -168,3 +168,21 @@ def test_two_files_for_one_ticker_is_an_error(tmp_path):
     write(tmp_path, "AAA.txt", KAGGLE)
     with pytest.raises(DataError, match=r"ticker 'AAA' has two files"):
         read_ticker_dir(tmp_path)
+
+
+def test_a_day_first_file_among_month_first_ones_is_refused_by_name(tmp_path):
+    """13/02/2020 is day first; 01/02/2020 in the others is month first: reading both would put rows on wrong
+    days (and weekends) of the shared calendar, so the folder is refused, naming the odd file."""
+    write(tmp_path, "A.csv", "Date,Close\n01/02/2020,1\n01/03/2020,2\n")
+    write(tmp_path, "B.csv", "Date,Close\n2020-01-02,3\n2020-01-03,4\n")
+    write(tmp_path, "C.csv", "Date,Close\n13/02/2020,3\n14/02/2020,4\n")
+    with pytest.raises(DataError, match=r"C\.csv \(%d/%m/%Y\)"):
+        read_ticker_dir(tmp_path)
+
+
+def test_a_binary_file_is_named_and_none_of_its_bytes_printed(tmp_path):
+    write(tmp_path, "A.csv", "Date,Close\n2020-01-02,1\n2020-01-03,2\n")
+    (tmp_path / "B.csv").write_bytes(b"PK\x03\x04\x00\x00\xff\xfe garbage")
+    with pytest.raises(DataError, match=r"B\.csv is not a text file") as err:
+        read_ticker_dir(tmp_path)
+    assert "PK" not in str(err.value) and "\\x" not in str(err.value)

@@ -52,7 +52,8 @@ def assemble(strategy: Strategy, dataset: Dataset, calendar: WalkForward, data_l
     m["seconds"] = {**seconds, "total": time.perf_counter() - wall0}
     module = sys.modules.get(type(strategy).__module__)
     config = {"strategy": type(strategy).__name__, "strategy_file": getattr(module, "__file__", None),
-              "data": data_label, "params": strategy.params(), "span": [str(dates[t0].date()), str(dates[t1].date())],
+              "data": data_label, "params": strategy.params(),
+              "custom_params": {n: getattr(strategy, n) for n in type(strategy).own_param_names()}, "span": [str(dates[t0].date()), str(dates[t1].date())],
               "simulated": [str(dates[t0 + 1].date()), str(dates[t1 + 1].date())], "features": dataset.feature_names,
               "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seed": strategy.seed,
               "panel": {"dates": len(dates), "assets": len(assets), "first": str(dates[0].date()),

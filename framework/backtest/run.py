@@ -101,7 +101,7 @@ def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: 
         sim, benchmark = simulate_span(strategy, dataset, calendar, dict(state.decisions))
     result = assemble(strategy, dataset, calendar, data_label, state, sim, benchmark, timer.seconds, wall0,
                       {"resumed_at": str(panel.dates[start].date()) if start > calendar.t0 else None,
-                       "threads": threads})
+                       "threads": threads, "code": code_versions(strategy, model_entry.factory)})
     if out is not None:
         result.write(out)
         checkpoint.clear()
@@ -126,6 +126,13 @@ def simulate_span(strategy: Strategy, dataset: Dataset, calendar: WalkForward,
     else:
         bench_returns = engine.equal_weight_benchmark(panel.close, dataset.universe)
     return sim, bench_returns[t0 + 1:t1 + 2]
+
+
+def code_versions(strategy: Strategy, model_factory) -> dict:
+    """Hashes of the strategy's and the model's source (what a finished run was made with)."""
+    from ..model.cache import code_version
+
+    return {"strategy": code_version(type(strategy)), "model": code_version(model_factory)}
 
 
 def _check_model_params(strategy: Strategy, model_entry) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,6 +10,11 @@ import pandas as pd
 
 #: Fields that are prices or volume, never model factors.
 PRICE_FIELDS = ("open", "high", "low", "close", "volume", "vwap", "adj_close", "factor", "change", "amount")
+
+
+#: Prices a backtest can trade: beyond these, orders of a 1e8 portfolio fall under vectorbt's size tolerance.
+PRICE_RANGE = (1e-9, 1e13)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class DataError(ValueError):
@@ -19,9 +25,10 @@ class DataError(ValueError):
 class Panel:
     """Market data on a common calendar. Missing is NaN; assets may list late and delist early.
 
-    ``values[t, i, f]`` holds what is known at the close of ``dates[t]``.
-    ``universe[t, i]`` (optional) is point-in-time index membership; without it every
-    asset with a price is eligible.
+    ``values[t, i, f]`` holds what is known at the close of ``dates[t]``, in float64 (prices keep
+    their digits; model inputs are cast to float32 later, which is why a factor beyond float32's
+    range is refused here). ``universe[t, i]`` (optional) is point-in-time index membership;
+    without it every asset with a price is eligible.
     """
 
     dates: pd.DatetimeIndex
@@ -37,8 +44,8 @@ class Panel:
         self.dates = pd.DatetimeIndex(self.dates)
         self.assets = pd.Index([str(a) for a in self.assets])
         self.fields = tuple(self.fields)
-        if self.values.dtype != np.float32:
-            self.values = self.values.astype(np.float32)
+        if self.values.dtype != np.float64:
+            self.values = self.values.astype(np.float64)
         expected = (len(self.dates), len(self.assets), len(self.fields))
         if self.values.shape != expected:
             raise DataError(f"{self.name}: values shape {self.values.shape} != (dates, assets, fields) {expected}")
@@ -50,6 +57,25 @@ class Panel:
             raise DataError(f"{self.name}: empty universe (no assets or no dates)")
         if self.universe is not None and self.universe.shape != expected[:2]:
             raise DataError(f"{self.name}: universe mask shape {self.universe.shape} != {expected[:2]}")
+        self._check_values()
+
+    def _check_values(self) -> None:
+        """Refuse a value no backtest can use, naming the field, date and asset of the first one: infinity, a
+        price outside PRICE_RANGE (a close of 1e300 would make every order too small to fill), a factor
+        beyond float32 (model inputs are float32)."""
+        for k, name in enumerate(self.fields):
+            col = self.values[:, :, k]
+            with np.errstate(invalid="ignore"):
+                if name in ("open", "high", "low", "close"):
+                    bad = np.isinf(col) | (np.isfinite(col) & ((col < PRICE_RANGE[0]) | (col > PRICE_RANGE[1])))
+                    what = f"a price outside [{PRICE_RANGE[0]:g}, {PRICE_RANGE[1]:g}]"
+                else:
+                    bad = np.isinf(col) | (np.abs(col) > FLOAT32_MAX)
+                    what = "a value too large for a model input (beyond float32)"
+            if bad.any():
+                t, i = (int(x[0]) for x in np.nonzero(bad))
+                raise DataError(f"{self.name}: field {name!r} holds {what}: {col[t, i]!r} at date "
+                                f"{self.dates[t].date()} asset {self.assets[i]!r} ({int(bad.sum())} such cell(s))")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -123,6 +149,47 @@ class Panel:
         return pd.DataFrame(data)
 
 
+def parse_dates(column: pd.Series, source: str) -> pd.Series:
+    """A date column as naive datetimes (NaT where unparseable), without the two silent misreadings:
+
+    * integers (and integral floats) are YYYYMMDD, 20180101, not nanoseconds since 1970; other integers
+      are refused;
+    * timezone-aware stamps keep their local calendar date (2020-01-02 00:00+08:00 is 2020-01-02, not
+      16:00 on the day before in UTC); a column mixing time zones is refused.
+    """
+    if pd.api.types.is_bool_dtype(column):
+        raise DataError(f"{source}: column 'date' holds True/False values, not dates")
+    if pd.api.types.is_numeric_dtype(column):
+        values = column.to_numpy(np.float64, na_value=np.nan)
+        known = values[np.isfinite(values)]
+        if len(known) and (np.any(known != np.round(known)) or known.min() < 1000_01_01 or known.max() > 9999_12_31):
+            odd = known[(known != np.round(known)) | (known < 1000_01_01) | (known > 9999_12_31)][0]
+            raise DataError(f"{source}: column 'date' holds numbers that are not YYYYMMDD dates (e.g. {odd:.10g}); "
+                            "write dates as YYYY-MM-DD or as integers like 20180102")
+        text = pd.Series(np.where(np.isfinite(values), np.nan_to_num(values).astype(np.int64).astype(str), None),
+                         index=column.index)
+        return pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return column.dt.tz_localize(None)
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return column
+    values = column.dropna()
+    if len(values) and all(isinstance(v, pd.Timestamp | dt.datetime) for v in values.iloc[:1000]):
+        zones = {str(getattr(v, "tzinfo", None) or "") for v in values}
+        if len(zones) > 1:
+            raise DataError(f"{source}: column 'date' mixes time zones {sorted(zones)[:4]}; give every date in one "
+                            "zone, or as plain calendar dates")
+        return pd.Series([pd.Timestamp(v).tz_localize(None) if pd.notna(v) else pd.NaT for v in column],
+                         index=column.index, dtype="datetime64[ns]")
+    text = column.astype("string").str.strip()
+    offsets = text.str.extract(r"((?:[+-]\d\d:?\d\d|Z))$")[0].dropna().unique()
+    if len(offsets) > 1:
+        raise DataError(f"{source}: column 'date' mixes UTC offsets {sorted(offsets)[:4]}; give every date in one "
+                        "zone, or as plain calendar dates")
+    local = text.str.replace(r"(?:[+-]\d\d:?\d\d|Z)$", "", regex=True)  # keep the local calendar date
+    return pd.to_datetime(local, errors="coerce", format="mixed")
+
+
 def panel_from_frame(df: pd.DataFrame, source: str = "table", factors: list[str] | None = None) -> Panel:
     """Build a Panel from a long table (date, asset, close, optional open/high/low/volume, factors).
 
@@ -138,7 +205,7 @@ def panel_from_frame(df: pd.DataFrame, source: str = "table", factors: list[str]
         raise DataError(f"{source}: missing required column(s) {missing}; columns are {list(df.columns)}")
     if len(df) == 0:
         raise DataError(f"{source}: empty table (no rows), so the universe is empty")
-    dates = pd.to_datetime(df["date"], errors="coerce")
+    dates = parse_dates(df["date"], source)
     bad = dates.isna() & df["date"].notna() | df["date"].isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])

@@ -21,8 +21,11 @@ SIDE_TOLERANCE = 1e-9
 
 
 @njit(cache=True)
-def pre_segment(c, target, price, up, down, refused, order_value):
-    """Value the group at this bar's order prices, refuse orders on the wrong side of a limit, sales first."""
+def pre_segment(c, target, price, up, down, refused, blocked, exit_bar, order_value):
+    """Value the group at this bar's order prices, refuse orders on the wrong side of a limit, sales first.
+
+    ``refused`` marks every cell at the limit that gets no order; ``blocked`` only those whose order was wanted
+    (more than the side tolerance): the orders the limit really stopped."""
     i = c.i
     value = c.last_cash[c.group]
     for col in range(c.from_col, c.to_col):
@@ -38,13 +41,16 @@ def pre_segment(c, target, price, up, down, refused, order_value):
         if up[i, col] or down[i, col]:
             allowed = (up[i, col] and wanted < -tol) or (down[i, col] and wanted > tol)
             refused[i, col] = not allowed
+            blocked[i, col] = not allowed and abs(wanted) > tol
     insert_argsort_nb(order_value[:c.group_len], c.call_seq_now)  # ascending: sales (negative) first, NaN last
     return ()
 
 
 @njit(cache=True)
-def order(c, target, price, up, down, refused, order_value, buy_rate, sell_rate, min_cost, slippage):
-    """A target-percent order with the side's rate, or the minimum cost where that is larger; nothing if refused."""
+def order(c, target, price, up, down, refused, blocked, exit_bar, order_value, buy_rate, sell_rate, min_cost,
+          slippage):
+    """A target-percent order with the side's rate, or the minimum cost where that is larger; nothing if refused.
+    A delisting sale pays the rate without the minimum (so a tiny position is never stuck on the books)."""
     i, col = c.i, c.col
     weight = target[i, col]
     if np.isnan(weight) or refused[i, col]:
@@ -61,7 +67,7 @@ def order(c, target, price, up, down, refused, order_value, buy_rate, sell_rate,
     else:
         rate = sell_rate
         value = -size * p * (1.0 - slippage)
-    if rate * value >= min_cost:
+    if rate * value >= min_cost or exit_bar[i, col]:
         fees, fixed = rate, 0.0
     else:
         fees, fixed = 0.0, min_cost

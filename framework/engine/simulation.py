@@ -69,6 +69,9 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
     last_close = ffill(close)
     # never NaN where a position can exist; 1.0 before a listing (or for a name never priced), where none can
     valuation = np.nan_to_num(pd.DataFrame(last_close).bfill().to_numpy(), nan=1.0)
+    # a held name without an order price is valued, when the bar's orders are sized, at its last close before
+    # the bar: with execution at the open, this bar's close is not known yet
+    before = np.vstack([valuation[:1], valuation[:-1]])
     price = np.where(np.isfinite(exec_price), exec_price, np.nan).astype(np.float64)
     up, down = limit_moves(close, price, limit_threshold)
     target = np.full((T, N), np.nan)
@@ -83,16 +86,19 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
     up &= ~exits
     down &= ~exits
     sl = slice(start, T)
-    fill_price = np.ascontiguousarray(np.where(np.isfinite(price), price, valuation)[sl])
+    fill_price = np.ascontiguousarray(np.where(np.isfinite(price), price, before)[sl])
     target = np.ascontiguousarray(target[sl])
     up, down = np.ascontiguousarray(up[sl] & np.isfinite(target)), np.ascontiguousarray(down[sl] & np.isfinite(target))
     refused = np.zeros(target.shape, dtype=np.bool_)
+    blocked = np.zeros(target.shape, dtype=np.bool_)
+    exit_bar = np.ascontiguousarray(exits[sl])
     order_value = np.empty(N, dtype=np.float64)
     pf = vbt.Portfolio.from_order_func(
         pd.DataFrame(valuation[sl], index=dates[sl], columns=assets), order,
-        target, fill_price, up, down, refused, order_value,
+        target, fill_price, up, down, refused, blocked, exit_bar, order_value,
         float(costs.buy_rate), float(costs.sell_rate), float(costs.min_cost), float(costs.slippage),
-        pre_segment_func_nb=pre_segment, pre_segment_args=(target, fill_price, up, down, refused, order_value),
+        pre_segment_func_nb=pre_segment,
+        pre_segment_args=(target, fill_price, up, down, refused, blocked, exit_bar, order_value),
         segment_mask=np.isfinite(target).any(axis=1)[:, None], init_cash=init_cash, cash_sharing=True,
         group_by=True, call_seq="default", update_value=False, freq=bar_freq(periods_per_year),
     )
@@ -101,4 +107,4 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
     np.add.at(traded, rec["idx"], np.abs(rec["size"] * rec["price"]))
     n_delisted = int(exits[sl][rec["idx"], rec["col"]].sum())
     return Simulation(returns=pf.returns(), value=pf.value(), traded_value=pd.Series(traded, index=dates[sl]),
-                      n_delisted_sold=n_delisted, portfolio=pf, n_refused_at_limit=int((refused & (up | down)).sum()))
+                      n_delisted_sold=n_delisted, portfolio=pf, n_refused_at_limit=int(blocked.sum()))

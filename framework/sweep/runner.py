@@ -58,10 +58,13 @@ def sweep(strategy: type[Strategy], grid: dict[str, list] | None = None, seeds: 
     if sum(x is not None for x in (client, workers, scheduler)) > 1:
         raise StrategyError("give one of client, workers and scheduler")
     specs = plan_runs(strategy, grid, seeds, overrides)  # every configuration checked before any work starts
+    if "data" in grid and (data is not None or scatter_data):
+        raise StrategyError("a grid over data cannot be combined with --data or --scatter-data (one panel would "
+                            "stand in for every grid point)")
     out = Path(out)
     _claim_folder(out, resume)
     say = progress or (lambda line: None)
-    rows = _finished_rows(out, strategy, specs) if resume else {}
+    rows = _finished_rows(out, strategy, specs, data, threads) if resume else {}
     todo = [s for s in specs if s.name not in rows]
     if rows:
         say(f"resuming: {len(rows)} of {len(specs)} runs already complete")
@@ -100,25 +103,37 @@ def _extra(spec: RunSpec) -> dict:
     return {**{k: cell(v) for k, v in spec.point}, "seed": spec.seed}
 
 
-def _finished_rows(out: Path, strategy: type[Strategy], specs: list[RunSpec]) -> dict[str, dict]:
-    """Rows of runs whose directory is complete (metrics.json) for the same configuration and seed."""
+def _finished_rows(out: Path, strategy: type[Strategy], specs: list[RunSpec], data, threads: int) -> dict[str, dict]:
+    """Rows of runs whose directory is complete (metrics.json) for the same configuration, seed, data, thread
+    count and code; a complete run missing only its report gets the report rebuilt."""
+    from ..backtest.run import _strategy_plugins, code_versions
+    from ..plugins import collect_registries, run_manager
     from ..runs.compare import flat_metrics
 
     previous = {}
     if (out / RESULTS).exists():
         previous = {r["run_dir"]: r for r in pd.read_parquet(out / RESULTS).to_dict("records")}
+    models = collect_registries(run_manager(*_strategy_plugins(strategy()))).models
     rows = {}
     for spec in specs:
         folder = out / spec.name
         if not (folder / schema.METRICS).is_file() or not (folder / schema.CONFIG).is_file():
             continue
         config = json.loads((folder / schema.CONFIG).read_text())
-        wanted = json.loads(json.dumps(strategy(**spec.overrides).params(), default=str))
-        if config.get("params") != wanted:
+        instance = strategy(**spec.overrides)
+        wanted = json.loads(json.dumps(instance.params(), default=str))
+        label = data if isinstance(data, str) else (instance.data if data is None else config.get("data"))
+        code = code_versions(instance, models.get(instance.model).factory)
+        if (config.get("params") != wanted or config.get("data") != label or config.get("threads") != threads
+                or config.get("code") != code):
             continue
+        if not (folder / schema.REPORT).is_file():  # killed while writing the report: the run itself is whole
+            from ..report import build_report
+
+            build_report(folder)
         metrics = json.loads((folder / schema.METRICS).read_text())
         old = previous.get(spec.name, {})
-        rows[spec.name] = {**_extra(spec), "status": "ok", "error": None, **flat_metrics(metrics),
+        rows[spec.name] = {**flat_metrics(metrics), **_extra(spec), "status": "ok", "error": None,
                            "worker": old.get("worker", "earlier"), "wall_seconds": old.get("wall_seconds"),
                            "run_dir": spec.name, "threads": config.get("threads")}
     return rows

@@ -85,6 +85,7 @@ def run_task(task: Task, shipped: Panel | None = None) -> dict:
     ``shipped`` is a panel scattered from the client (--scatter-data); Dask passes it as an argument of its own
     because it resolves futures only there, not inside the Task."""
     from ..backtest import run_backtest
+    from ..backtest.checkpoint import CheckpointMismatch
     from ..runs.compare import flat_metrics
     from ..threads import pin_threads
 
@@ -98,9 +99,13 @@ def run_task(task: Task, shipped: Panel | None = None) -> dict:
             data = cls(**task.overrides).data
         if isinstance(data, str):
             data = panel_for(data, cls)
-        result = run_backtest(cls, data=data, out=task.out, progress=False, resume=True, threads=task.threads,
-                              **task.overrides)
-        row.update(flat_metrics(result.metrics))
+        try:
+            result = run_backtest(cls, data=data, out=task.out, progress=False, resume=True, threads=task.threads,
+                                  **task.overrides)
+        except CheckpointMismatch:  # a checkpoint of an earlier attempt with other code or data: start over
+            result = run_backtest(cls, data=data, out=task.out, progress=False, resume=False, threads=task.threads,
+                                  **task.overrides)
+        row.update({**flat_metrics(result.metrics), **task.extra})  # a grid key keeps its own value
     except Exception as exc:  # recorded as a failed run; the sweep goes on
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
     row.update(worker=worker_address(), wall_seconds=time.perf_counter() - t0, run_dir=task.name,
