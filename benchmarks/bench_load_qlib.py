@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loads      {', '.join(f'{s:.3f}' for s in seconds)} s")
     print(f"best       {min(seconds):.3f} s   median {statistics.median(seconds):.3f} s")
     print(f"shape      {p.shape} (dates, assets, fields) fields={list(p.fields)}")
-    print(f"memory     values {p.values.nbytes / 2**20:.1f} MiB float32 + universe mask {mask_mb:.1f} MiB")
+    print(f"memory     values {p.values.nbytes / 2**20:.1f} MiB {p.values.dtype} + universe mask {mask_mb:.1f} MiB")
     print(f"calendar   {p.dates[0].date()} .. {p.dates[-1].date()}")
     return 0
 

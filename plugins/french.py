@@ -32,11 +32,24 @@ def read_first_monthly_block(path: Path) -> pd.DataFrame:
     while end < len(lines) and lines[end].split(",")[0].strip().isdigit() and len(lines[end].split(",")[0].strip()) == 6:
         end += 1
     header = lines[start - 1]
-    frame = pd.read_csv(io.StringIO("\n".join([header, *lines[start:end]])), index_col=0)
+    width = len(header.split(","))
+    for k in range(start, end):  # a row cut short (a file cut mid-row) would shift or drop industries
+        n = len(lines[k].split(","))
+        if n != width:
+            raise DataError(f"{path}: line {k + 1} (month {lines[k].split(',')[0].strip()}) has {n} fields where "
+                            f"the header has {width}: the file is cut or damaged")
+    frame = pd.read_csv(io.StringIO("\n".join([header, *lines[start:end]])), index_col=0, dtype=str)
     frame.columns = [c.strip() for c in frame.columns]
-    frame.index = pd.to_datetime(frame.index.astype(str), format="%Y%m") + pd.offsets.MonthEnd(0)
-    frame = frame.apply(pd.to_numeric, errors="coerce")
-    return frame.where(frame > -99.0) / 100.0
+    frame.index = pd.to_datetime(frame.index.astype(str).str.strip(), format="%Y%m") + pd.offsets.MonthEnd(0)
+    text = frame.apply(lambda col: col.str.strip())
+    numbers = text.apply(pd.to_numeric, errors="coerce")
+    bad = numbers.isna() & text.notna() | text.isna()
+    if bad.to_numpy().any():
+        month, industry = next((m, c) for c in bad.columns for m in bad.index[bad[c]])
+        raise DataError(f"{path}: {int(bad.to_numpy().sum())} cell(s) that are not numbers, first "
+                        f"{text.loc[month, industry]!r} for {industry!r} in {month:%Y-%m} (missing data must be "
+                        "-99.99 or -999)")
+    return numbers.where(numbers > -99.0) / 100.0
 
 
 def read_french(folder: str | Path, file: str = "49_Industry_Portfolios.CSV") -> Panel:
@@ -60,7 +73,7 @@ def read_french(folder: str | Path, file: str = "49_Industry_Portfolios.CSV") ->
     for i, f in enumerate(first):
         values[:f, i, :] = np.nan
     return Panel(dates=rets.index, assets=list(rets.columns), fields=("close", "ret", "ret_rf", "mkt_rf"),
-                 values=values.astype(np.float32), name=f"french:{folder.name}", meta={"source": "french"})
+                 values=values.astype(np.float64), name=f"french:{folder.name}", meta={"source": "french"})
 
 
 def load_french(location: str, options: dict[str, str]) -> Panel:

@@ -218,6 +218,10 @@ def _resolve_fields(root: Path, codes: list[str], fields) -> list[str]:
 
 def read_series(path: str | Path, n_calendar: int) -> tuple[int, np.ndarray]:
     """One ``.day.bin``: (index of its first day in the full calendar, float32 values)."""
+    size = os.path.getsize(path)
+    if size % 4:  # np.fromfile would drop the partial value without a word
+        raise DataError(f"qlib: {path} is {size} bytes, not a whole number of float32 values: the file is cut "
+                        "or damaged")
     raw = np.fromfile(path, dtype="<f4")
     if raw.size == 0:
         raise DataError(f"qlib: {path} is empty (expected a start index then one float32 per day)")
@@ -235,6 +239,26 @@ def read_series(path: str | Path, n_calendar: int) -> tuple[int, np.ndarray]:
     return start, data
 
 
+def check_siblings(folder: str | Path) -> None:
+    """Every ``.day.bin`` of one instrument spans the same days (Qlib writes them together): a file shorter than
+    its siblings was cut, and reading it would make the asset look delisted where it was not."""
+    spans = {}
+    for path in sorted(Path(folder).glob("*.day.bin")):
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = np.frombuffer(fh.read(4), dtype="<f4")
+        if size % 4 or head.size == 0 or not np.isfinite(head[0]):
+            continue  # read_series names these problems
+        spans[path.name] = (int(head[0]), size // 4 - 1)
+    if len(set(spans.values())) > 1:
+        common = max(set(spans.values()), key=list(spans.values()).count)
+        odd = [(name, span) for name, span in spans.items() if span != common]
+        name, (start, n) = odd[0]
+        raise DataError(f"qlib: {Path(folder) / name} holds {n} days from calendar day {start}, but its siblings "
+                        f"hold {common[1]} days from day {common[0]}: the file is cut or damaged"
+                        + (f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""))
+
+
 def _fill_asset(block: np.ndarray, folder: str | Path, fields: list[str], lo: int, n_calendar: int) -> None:
     """Write one asset's fields into its (T, F) view; days outside each series' span stay NaN."""
     hi = lo + block.shape[0]
@@ -246,6 +270,7 @@ def _fill_asset(block: np.ndarray, folder: str | Path, fields: list[str], lo: in
         a, b = max(start, lo), min(start + data.size, hi)
         if a < b:
             block[a - lo : b - lo, k] = data[a - start : b - start]
+    check_siblings(folder)
 
 
 def membership_mask(calendar: pd.DatetimeIndex, spells_per_asset: list[list[tuple]]) -> np.ndarray:

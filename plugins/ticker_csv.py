@@ -161,9 +161,9 @@ def _parse_dates(raw: pd.Series) -> tuple[np.ndarray, str]:
     if not retry.any():
         return dates.to_numpy(dtype="datetime64[ns]"), "ISO 8601"
     first = text[text.notna()].iloc[0]
-    layout = guess_datetime_format(first) or "inferred"
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Could not infer format")
+        warnings.simplefilter("ignore", UserWarning)  # pandas notes day-first guesses; the folder check decides
+        layout = guess_datetime_format(first) or "inferred"
         parsed = pd.to_datetime(text, format=None if layout == "inferred" else layout, errors="coerce")
     return parsed.to_numpy(dtype="datetime64[ns]"), layout
 
@@ -235,11 +235,11 @@ def _sort_dedupe(dates: np.ndarray, data: dict, path: Path) -> tuple[np.ndarray,
 
 
 def _build_panel(folder: Path, frames: list[TickerFrame], factors) -> Panel:
-    """Place every ticker's rows on the union calendar in one preallocated float32 array."""
+    """Place every ticker's rows on the union calendar in one preallocated float64 array."""
     calendar = pd.DatetimeIndex(np.unique(np.concatenate([f.dates for f in frames])))
     fields = _panel_fields(frames, factors)
     col = {name: k for k, name in enumerate(fields)}
-    values = np.full((len(calendar), len(frames), len(fields)), np.nan, dtype=np.float32)
+    values = np.full((len(calendar), len(frames), len(fields)), np.nan, dtype=np.float64)
     any_adjusted = any(f.adjusted for f in frames)
     for j, frame in enumerate(frames):
         rows = calendar.get_indexer(frame.dates)

@@ -56,3 +56,16 @@ def test_real_ff49():
     p = read_french(REAL)
     assert p.shape[1] == 49 and p.dates[0].year == 1926 and p.dates[-1].year == 2021
     assert np.isfinite(p.close[-1]).all()
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda s: s.replace("192608,  -1.00,   2.00, -99.99", "192608,  N/A,   2.00, -99.99"),
+     r"cell\(s\) that are not numbers, first 'N/A' for 'Agric' in 1926-08"),
+    (lambda s: s.replace("192608,  -1.00,   2.00, -99.99", "192608,  -1.00,   2.00"),
+     r"line 6 \(month 192608\) has 3 fields where the header has 4"),
+    (lambda s: s[: s.index("192609") + 16], r"line 7 \(month 192609\) has 3 fields"),  # cut mid-row
+])
+def test_damaged_cells_and_rows_are_named_not_read_as_missing(tmp_path, damage, message):
+    (tmp_path / "49_Industry_Portfolios.CSV").write_text(damage(SAMPLE))
+    with pytest.raises(DataError, match=message):
+        read_french(tmp_path)

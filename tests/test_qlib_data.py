@@ -223,3 +223,16 @@ def test_real_all_universe_matches_readme():
     p = read_qlib(REAL)  # universe 'all', no benchmark: 753 instruments incl. two indices
     assert p.shape == (3966, 753, 5)
     assert p.universe.any(axis=0).all()
+
+
+def test_a_cut_or_short_file_is_named_not_read_as_a_delisting(qlib_dir):
+    """A close.day.bin cut in half, or 2 bytes short, is an error naming the file (it used to make the asset
+    vanish part-way, or drop a value, silently)."""
+    path = qlib_dir / "features" / "aaa" / "close.day.bin"
+    whole = path.read_bytes()
+    path.write_bytes(whole[: 4 * (len(whole) // 8)])
+    with pytest.raises(DataError, match=r"aaa/close\.day\.bin holds \d+ days .* its siblings hold 10 days"):
+        load(qlib_dir, universe="csi300")
+    path.write_bytes(whole[:-2])
+    with pytest.raises(DataError, match=r"aaa/close\.day\.bin is \d+ bytes, not a whole number of float32"):
+        load(qlib_dir, universe="csi300")

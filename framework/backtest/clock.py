@@ -66,7 +66,9 @@ def run_clock(strategy: Strategy, dataset: Dataset, calendar: WalkForward, train
             scores = (pd.Series(today["score"].to_numpy(), index=assets[today["i"].to_numpy()])
                       if today is not None else pd.Series(dtype=float))
             weights = checked_weights(strategy.target_weights(scores, state.weights_now, rule), scores, dates[t])
-            state.decisions.append((t, weights.reindex(assets).fillna(0.0).to_numpy()))
+            target = np.zeros(len(assets))  # names left out are sold; NaN: no order for that name
+            target[assets.get_indexer(weights.index)] = weights.to_numpy()
+            state.decisions.append((t, target))
             state.weights_now = weights[weights != 0]
             state.weights.append(pd.DataFrame({"date": dates[t], "asset": state.weights_now.index,
                                                "weight": state.weights_now.to_numpy()}))
@@ -110,12 +112,20 @@ def checked_scores(model: Model, samples, name: str) -> np.ndarray:
 
 
 def checked_weights(weights: pd.Series, scores: pd.Series, date) -> pd.Series:
-    """Reject weights that are not finite or name assets that were not scored (not eligible) today."""
+    """Target weights as the engine will trade them, or a clear refusal: names that were not scored (not
+    eligible) today, infinite weights, or long weights adding up to more than the portfolio (there is no margin
+    to buy them with). NaN is allowed: no order for that name, its position drifts."""
+    day = pd.Timestamp(date).date()
     weights = pd.Series(weights, dtype=float)
+    if weights.index.has_duplicates:
+        raise StrategyError(f"target weights on {day} name an asset twice: {list(weights.index[weights.index.duplicated()][:5])}")
     bad = weights.index.difference(scores.index)
     if len(bad):
-        raise StrategyError(f"target weights on {pd.Timestamp(date).date()} name assets not in today's universe: "
-                            f"{list(bad[:5])}")
-    if not np.isfinite(weights.to_numpy()).all():
-        raise StrategyError(f"target weights on {pd.Timestamp(date).date()} contain NaN or infinity")
+        raise StrategyError(f"target weights on {day} name assets not in today's universe: {list(bad[:5])}")
+    if np.isinf(weights.to_numpy()).any():
+        raise StrategyError(f"target weights on {day} contain infinity: {list(weights.index[np.isinf(weights)][:5])}")
+    long = float(weights[weights > 0].sum())
+    if long > 1 + 1e-9:
+        raise StrategyError(f"target weights on {day} put {long:.4g} of the portfolio's value in long positions; "
+                            "they must add up to at most 1 (the engine cannot buy on margin): scale them down")
     return weights

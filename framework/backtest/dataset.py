@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data import Panel
+from ..data import DataError, Panel
 from ..features import (
     FeatureSet,
     WindowTransform,
@@ -56,6 +56,10 @@ class Dataset:
         if fs is None:
             fs = feature_sets.get(strategy.feature_set).factory(panel)
         fs = _select(fs, strategy.factors, strategy.feature_set)
+        empty = [n for k, n in enumerate(fs.names) if not np.isfinite(fs.values[:, :, k]).any()]
+        if empty:  # it would be zero-filled: a model input that says nothing, without a word
+            raise DataError(f"data {panel.name!r}: feature(s) {empty} have no value on any date (all NaN); leave "
+                            f"them out with factors=[...] or fix the data")
         if strategy.normalize in ("zscore", "rank") and fs.window_relative:
             raise StrategyError(f"feature set {strategy.feature_set!r} is window-relative: use normalize='robust' "
                                 f"(fitted on each training window) or None, not {strategy.normalize!r}")

@@ -8,8 +8,10 @@ clock with its trainer (clock.py, trainer.py), the engine on the test span
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -63,6 +65,12 @@ def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: 
     wall0 = time.perf_counter()
     model_entry = registries.models.get(strategy.model)
     _check_model_params(strategy, model_entry)  # before minutes of data loading
+    _check_writable(out)
+    cache = ModelCache() if strategy.cache else None
+    if cache is not None and not cache.writable():
+        warnings.warn(f"the model cache {cache.root} cannot be written: running without it (set SEQALPHA_CACHE_DIR "
+                      "to a writable folder)", RuntimeWarning, stacklevel=3)
+        cache = None
     timer = Timer()
     data = data if data is not None else strategy.data
     data_label = data if isinstance(data, str) else data.meta.get("uri", f"panel:{data.name}")
@@ -75,8 +83,7 @@ def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: 
     params = dict(strategy.model_params)
     if takes_seed(model_entry.factory) and "seed" not in params:
         params["seed"] = strategy.seed
-    trainer = Trainer(strategy, dataset, model_entry, params, ModelCache() if strategy.cache else None, progress,
-                      threads)
+    trainer = Trainer(strategy, dataset, model_entry, params, cache, progress, threads)
 
     state, start, checkpoint = LoopState(), calendar.t0, None
     if out is not None:
@@ -136,12 +143,31 @@ def code_versions(strategy: Strategy, model_factory) -> dict:
 
 
 def _check_model_params(strategy: Strategy, model_entry) -> None:
-    """The model's parameter check, run before data loading, with the likely cause (params for another model)."""
+    """The model's parameters checked before data loading: unknown names (with the likely cause, params written
+    for another model) and values the model refuses (lr='fast', epochs=0), by building it once."""
     known = getattr(model_entry.factory, "defaults", None)
     problem = unknown_params(repr(strategy.model), known, strategy.model_params) if isinstance(known, dict) else None
     if problem:
         raise StrategyError(f"{problem} If the strategy's model_params were written for another model, override "
                             f"them too, e.g. --set model={strategy.model} --set model_params={{}}")
+    try:
+        model_entry.factory(**strategy.model_params)
+    except (ValueError, TypeError) as exc:
+        raise StrategyError(f"model_params for {strategy.model!r}: {exc}") from None
+
+
+def _check_writable(out) -> None:
+    """Refuse a run directory that cannot be written before any data is loaded or model trained."""
+    if out is None:
+        return
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise StrategyError(f"the run directory {folder} cannot be written: {exc.strerror or exc}") from None
 
 
 def _strategy_plugins(strategy: Strategy) -> list[object]:

@@ -1,4 +1,4 @@
-"""The Panel: one dense float32 array of dates x assets x fields, with its calendar and asset ids."""
+"""The Panel: one dense float64 array of dates x assets x fields, with its calendar and asset ids."""
 
 from __future__ import annotations
 
@@ -263,7 +263,7 @@ def panel_from_frame(df: pd.DataFrame, source: str = "table", factors: list[str]
     ordered = [c for c in ("open", "high", "low", "close", "volume") if c in value_cols] + [
         c for c in value_cols if c not in ("open", "high", "low", "close", "volume")
     ]
-    values = np.full((len(calendar), len(assets), len(ordered)), np.nan, dtype=np.float32)
+    values = np.full((len(calendar), len(assets), len(ordered)), np.nan, dtype=np.float64)
     for k, col in enumerate(ordered):
-        values[ti, ai, k] = df[col].to_numpy(dtype=np.float32)
+        values[ti, ai, k] = df[col].to_numpy(dtype=np.float64)
     return Panel(dates=calendar, assets=assets, fields=tuple(ordered), values=values, name=source)

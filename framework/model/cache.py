@@ -27,6 +27,7 @@ import pickle
 import sys
 import sysconfig
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from ..util import atomic_write_bytes, hash_arrays
 from .base import Model, as_model
 from .samples import SampleSet
 
-FORMAT = 2  # bump when the stored layout changes
+FORMAT = 3  # bump when the stored layout changes
 _STDLIB = sysconfig.get_paths()["stdlib"]
 
 
@@ -161,7 +162,12 @@ class ModelCache:
                 entry = pickle.load(fh)
             if entry.get("format") != FORMAT:
                 return None
-            restored = as_model(factory(**params)).restore(entry["state"]), entry["info"]
+            if hashlib.sha256(entry["payload"]).hexdigest() != entry["digest"]:
+                warnings.warn(f"model cache entry {path} does not match its digest (changed after it was written): "
+                              "refitting", RuntimeWarning, stacklevel=2)
+                return None
+            payload = pickle.loads(entry["payload"])
+            restored = as_model(factory(**params)).restore(payload["state"]), payload["info"]
         except Exception:  # a corrupt or incompatible entry is a miss; the refit overwrites it
             return None
         with contextlib.suppress(OSError):
@@ -169,16 +175,33 @@ class ModelCache:
         return restored
 
     def store(self, key: str, model: Model, info: dict) -> bool:
-        """Write an entry atomically; False (and nothing written) when the model's state cannot be pickled."""
+        """Write an entry atomically, with the sha256 digest of its payload (checked on load); False, with nothing
+        written, when the model's state cannot be pickled or the folder cannot be written (the run goes on)."""
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        entry = {"format": FORMAT, "state": model.state(), "info": info}
         try:
-            data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps({"state": model.state(), "info": info}, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             return False
-        atomic_write_bytes(path, data)
+        entry = {"format": FORMAT, "digest": hashlib.sha256(payload).hexdigest(), "payload": payload}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError as exc:
+            warnings.warn(f"the model cache {self.root} cannot be written ({exc}); running without it",
+                          RuntimeWarning, stacklevel=2)
+            return False
         return True
+
+    def writable(self) -> bool:
+        """Whether entries can be written here (the folder is created if need be)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+            return True
+        except OSError:
+            return False
 
     def entries(self) -> list[Path]:
         """Every stored model file (not temporary files of writes in progress)."""

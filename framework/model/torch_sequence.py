@@ -97,6 +97,34 @@ def date_batches(t: np.ndarray, batch_size: int, rng: np.random.Generator | None
         yield np.concatenate(batch)
 
 
+def _check_numbers(name: str, p: dict) -> None:
+    """Refuse training settings that cannot be right (epochs=0 would report metrics of an untrained network)."""
+    def whole(key: str, low: int, none_ok: bool = False) -> None:
+        v = p[key]
+        if (v is None and none_ok) or (isinstance(v, int) and not isinstance(v, bool) and v >= low):
+            return
+        raise ValueError(f"{name}: {key} must be an int >= {low}{' or None' if none_ok else ''}, got {v!r}")
+
+    def number(key: str, low: float, high: float | None = None, low_open: bool = False, none_ok: bool = False):
+        v = p[key]
+        if v is None and none_ok:
+            return
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and \
+            (v > low if low_open else v >= low) and (high is None or v < high)
+        if not ok:
+            span = f"{'>' if low_open else '>='} {low}" + (f" and < {high}" if high is not None else "")
+            raise ValueError(f"{name}: {key} must be a number {span}{' or None' if none_ok else ''}, got {v!r}")
+
+    for key, low in (("epochs", 1), ("batch_size", 1), ("hidden_size", 1), ("num_layers", 1), ("patience", 0)):
+        whole(key, low)
+    whole("seed", -2**63)
+    whole("max_train_samples", 1, none_ok=True)
+    number("lr", 0.0, low_open=True)
+    number("weight_decay", 0.0)
+    number("dropout", 0.0, 1.0)
+    number("clip_norm", 0.0, none_ok=True)
+
+
 class TorchSequenceModel(Model):
     """Base class for torch models over windows float32[B, L, F] -> scores [B]."""
 
@@ -132,6 +160,7 @@ class TorchSequenceModel(Model):
             raise ValueError(f"{type(self).__name__}: early_stop must be one of {EARLY_STOP}, got {p['early_stop']!r}")
         if p["batching"] not in BATCHING:
             raise ValueError(f"{type(self).__name__}: batching must be one of {BATCHING}, got {p['batching']!r}")
+        _check_numbers(type(self).__name__, p)
         self.network: nn.Module | None = None
         self.device = pick_device(p["device"])
         self.history: list[dict] = []
