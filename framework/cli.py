@@ -9,8 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .data import DataError
-from .registry import RegistryError
+from .errors import SeqalphaError
 from .strategy import StrategyError, load_strategy_file, parse_overrides
 from .threads import DEFAULT_THREADS
 
@@ -88,7 +87,7 @@ def cmd_run(args) -> int:
                                         None if args.quiet else _stderr, progress=progress, resume=args.resume)
         else:
             result = run_backtest(strategy, data=args.data, out=out, plugins=plugins, progress=progress,
-                                  resume=args.resume, threads=args.threads)
+                                  resume=args.resume, threads=args.threads, force=args.force)
     if not args.quiet:
         print(f"{cls.__name__}  model={strategy.model}  data={result.config['data']}  "
               f"test {result.config['span'][0]}..{result.config['span'][1]}  threads={result.config['threads']}")
@@ -197,6 +196,7 @@ def cmd_models(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqalpha", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a strategy file's backtest")
     run.add_argument("strategy_file")
@@ -210,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue a stopped run in --out DIR (default: this strategy's latest runs/ folder) "
                           "from its last finished retrain")
+    run.add_argument("--force", action="store_true",
+                     help="discard the checkpoint of an unfinished run in --out DIR and start over")
     run.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                      help=f"threads for torch and BLAS (default {DEFAULT_THREADS}; recorded in config.json)")
     run.add_argument("--workers", type=int, help="fit the run's models on a local Dask cluster of N processes")
@@ -252,13 +254,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; a user's mistake (SeqalphaError) is one line on stderr and exit 2, a bug keeps its
+    traceback; ``--debug`` shows the traceback of every error."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, StrategyError, RegistryError, ValueError) as exc:
+    except SeqalphaError as exc:
+        if args.debug:
+            raise
         print(f"seqalpha: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if args.debug:
+            raise
         print("seqalpha: interrupted", file=sys.stderr)
         return 130
 

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import SeqalphaError
 
-class RegistryError(ValueError):
+
+class RegistryError(SeqalphaError, ValueError):
     """A name was registered twice, is malformed, or is unknown."""
 
 

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import SeqalphaError
 from .registry import did_you_mean
 
 
-class StrategyError(ValueError):
+class StrategyError(SeqalphaError, ValueError):
     """A strategy file or parameter is wrong; the message says which."""
 
 
@@ -248,6 +249,8 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
 def load_strategy_file(path: str | Path, name: str | None = None) -> tuple[type[Strategy], ModuleType]:
     """Import a strategy file; return its Strategy subclass (the one named, or the only/last one) and module."""
     path = Path(path)
+    if path.is_dir():
+        raise StrategyError(f"{str(path)!r} is a folder; give the strategy's .py file (e.g. {str(path / 'my_strategy.py')!r})")
     if not path.is_file():
         raise StrategyError(f"strategy file {str(path)!r} not found")
     module_name = f"seqalpha_strategy_{path.stem}_{abs(hash(str(path.resolve()))):x}"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 
@@ -10,7 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import DataError, Strategy, StrategyError, load_strategy_file, panel_from_frame, run_backtest
+from framework import (
+    DataError,
+    Strategy,
+    StrategyError,
+    hookimpl,
+    load_strategy_file,
+    panel_from_frame,
+    run_backtest,
+)
 from framework.cli import main
 from tests.conftest import noise_frame
 
@@ -42,8 +51,6 @@ def test_custom_parameters_far_from_builtins_or_declared_are_kept_and_shown(tmp_
     assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "custom parameters: lookback_days=7, fee=3" in out
-    import json
-
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["custom_params"] == {"lookback_days": 7, "fee": 3}
 
@@ -197,3 +204,55 @@ def test_an_out_folder_that_is_a_file_fails_before_data(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StrategyError, match="cannot be written"):
         run_backtest(Tiny, progress=False, out=blocker / "run")
+
+
+# ---- run folders nothing can clobber ------------------------------------------------------------------------
+
+def test_a_second_run_into_a_folder_in_use_is_refused_naming_the_process(tmp_path):
+    import subprocess
+    import sys
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / ".lock").write_text(json.dumps({"pid": sleeper.pid, "host": __import__("socket").gethostname(),
+                                                            "since": "earlier"}))
+        with pytest.raises(StrategyError, match=f"in use by process {sleeper.pid}"):
+            run_backtest(Tiny, progress=False, out=tmp_path / "run")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    res = run_backtest(Tiny, progress=False, out=tmp_path / "run")  # the lock of a process that is gone
+    assert np.isfinite(res.metrics["sharpe"]) and not (tmp_path / "run" / ".lock").exists()
+
+
+class Stop:
+    @staticmethod
+    @hookimpl
+    def model_trained(strategy, date, model, n_train, n_valid, seconds):
+        if date.month >= 7:
+            raise RuntimeError("stopped for the test")
+
+
+def test_a_checkpoint_is_never_dropped_silently_and_a_failed_run_says_so(tmp_path, capsys):
+    from framework.report import build_report
+    from framework.runs import list_runs
+
+    out = tmp_path / "run"
+    run_backtest(Tiny, progress=False, out=out)  # a finished run: metrics.json
+    with pytest.raises(RuntimeError, match="stopped for the test"):
+        run_backtest(Tiny, progress=False, out=out, plugins=[Stop])
+    assert not (out / "metrics.json").exists()  # the old run's metrics no longer pose as this one's
+    failed = json.loads((out / "failed.json").read_text())
+    assert "stopped for the test" in failed["error"] and failed["resumable"]
+    listed = list_runs(tmp_path)
+    assert listed["status"].iloc[0].startswith("failed: RuntimeError: stopped for the test")
+    assert "This run failed" in build_report(out).read_text()
+    with pytest.raises(StrategyError, match="holds the checkpoint of an unfinished run: continue it with --resume"):
+        run_backtest(Tiny, progress=False, out=out)
+    assert (out / "checkpoint").is_dir()
+    res = run_backtest(Tiny, progress=False, out=out, resume=True)
+    assert res.config["resumed_at"] is not None and not (out / "failed.json").exists()
+    with pytest.raises(RuntimeError):
+        run_backtest(Tiny, progress=False, out=out, plugins=[Stop])
+    assert run_backtest(Tiny, progress=False, out=out, force=True).config["resumed_at"] is None

@@ -18,11 +18,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..errors import SeqalphaError
 from ..model.cache import code_version, stable
 from ..util import atomic_write_bytes, hash_arrays
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatch(SeqalphaError, ValueError):
     """The checkpoint in a run directory was written by another configuration."""
 
 
@@ -60,8 +61,13 @@ class Checkpoint:
         merged: dict[str, Any] = {}
         next_bar, index = None, 0
         while self._path(index).is_file():
-            with open(self._path(index), "rb") as fh:
-                entry = pickle.load(fh)
+            try:
+                with open(self._path(index), "rb") as fh:
+                    entry = pickle.load(fh)
+                entry["fingerprint"], entry["state"], entry["next_bar"]  # noqa: B018 (the keys a segment has)
+            except Exception as exc:
+                raise CheckpointMismatch(f"checkpoint segment {self._path(index)} is damaged ({type(exc).__name__}): "
+                                         "run without --resume and with --force to start over") from None
             if entry["fingerprint"] != self.fingerprint:
                 raise CheckpointMismatch(
                     f"the checkpoint in {self.folder} was written by another configuration (strategy parameters, "

@@ -8,6 +8,7 @@ clock with its trainer (clock.py, trainer.py), the engine on the test span
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -23,7 +24,9 @@ from ..data import Panel, load_panel
 from ..model import ModelCache, takes_seed, unknown_params
 from ..plugins import Registries, collect_registries, run_manager
 from ..progress import Progress, Timer
+from ..registry import did_you_mean
 from ..runs import BacktestResult
+from ..runs import folder as run_folder
 from ..runs import schema as run_schema
 from ..strategy import Strategy, StrategyError
 from ..threads import DEFAULT_THREADS, pin_threads
@@ -37,7 +40,7 @@ from .walkforward import WalkForward
 
 def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None = None, out: str | Path | None = None,
                  plugins: Iterable[object] = (), progress: bool | str | None = None, resume: bool = False,
-                 threads: int = DEFAULT_THREADS, **overrides) -> BacktestResult:
+                 threads: int = DEFAULT_THREADS, force: bool = False, **overrides) -> BacktestResult:
     """Run a strategy end to end and return its BacktestResult; with ``out``, write the run directory there.
 
     ``strategy`` is a Strategy subclass or instance; ``data`` a URI or a Panel that overrides the
@@ -47,6 +50,8 @@ def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None =
     ``resume=True`` continues from there (same numbers as a run that was never stopped). The run
     directory holds the same files as ``seqalpha run`` writes, report.html included. ``threads`` is the
     number of threads torch and the BLAS/OpenMP pools use (framework/threads.py; recorded in config.json).
+    A run directory is locked while the run writes there; a checkpoint of an unfinished run in it is kept
+    unless ``resume`` continues it or ``force`` discards it; a run that fails leaves ``failed.json``.
     """
     if isinstance(strategy, type):
         strategy = strategy(**overrides)
@@ -57,7 +62,16 @@ def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None =
     pin_threads(threads)
     manager = run_manager(*plugins, *_strategy_plugins(strategy))
     registries = collect_registries(manager)
-    return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume, threads)
+    if out is None:
+        return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume, threads)
+    _check_writable(out)
+    with run_folder.claim(out):
+        run_folder.start(out, resume, force)
+        try:
+            return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume, threads)
+        except BaseException as exc:
+            run_folder.mark_failed(out, exc, strategy)
+            raise
 
 
 def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: Progress,
@@ -65,7 +79,7 @@ def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: 
     wall0 = time.perf_counter()
     model_entry = registries.models.get(strategy.model)
     _check_model_params(strategy, model_entry)  # before minutes of data loading
-    _check_writable(out)
+    rule = portfolio_rule(strategy, registries)
     cache = ModelCache() if strategy.cache else None
     if cache is not None and not cache.writable():
         warnings.warn(f"the model cache {cache.root} cannot be written: running without it (set SEQALPHA_CACHE_DIR "
@@ -79,7 +93,6 @@ def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: 
         panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
         dataset = Dataset.build(strategy, panel, registries.features)
     calendar = WalkForward.of(strategy, panel.dates)
-    rule = registries.portfolios.create(strategy.portfolio, **strategy.portfolio_params)
     params = dict(strategy.model_params)
     if takes_seed(model_entry.factory) and "seed" not in params:
         params["seed"] = strategy.seed
@@ -154,6 +167,25 @@ def _check_model_params(strategy: Strategy, model_entry) -> None:
         model_entry.factory(**strategy.model_params)
     except (ValueError, TypeError) as exc:
         raise StrategyError(f"model_params for {strategy.model!r}: {exc}") from None
+
+
+def portfolio_rule(strategy: Strategy, registries: Registries):
+    """The strategy's portfolio rule, built before any data is loaded: an unknown parameter gets a "did you mean",
+    a value the rule refuses gets its message."""
+    entry = registries.portfolios.get(strategy.portfolio)
+    try:
+        accepted = inspect.signature(entry.factory).parameters
+    except (TypeError, ValueError):
+        accepted = None
+    if accepted is not None and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        unknown = [k for k in strategy.portfolio_params if k not in accepted]
+        if unknown:
+            raise StrategyError(f"portfolio_params: {strategy.portfolio!r} takes no {unknown[0]!r}."
+                                f"{did_you_mean(unknown[0], accepted)} It takes: {', '.join(accepted) or 'nothing'}.")
+    try:
+        return entry.factory(**strategy.portfolio_params)
+    except (ValueError, TypeError) as exc:
+        raise StrategyError(f"portfolio_params for {strategy.portfolio!r}: {exc}") from None
 
 
 def _check_writable(out) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..errors import SeqalphaError
+
 #: Fields that are prices or volume, never model factors.
 PRICE_FIELDS = ("open", "high", "low", "close", "volume", "vwap", "adj_close", "factor", "change", "amount")
 
@@ -17,7 +19,7 @@ PRICE_RANGE = (1e-9, 1e13)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-class DataError(ValueError):
+class DataError(SeqalphaError, ValueError):
     """Bad input data; the message names the file, column, date or asset."""
 
 

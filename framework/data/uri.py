@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote
 
 from ..registry import Registry
-from .panel import Panel
+from .panel import DataError, Panel
 
 
 def parse_uri(uri: str) -> tuple[str, str, dict[str, str]]:
@@ -16,8 +17,15 @@ def parse_uri(uri: str) -> tuple[str, str, dict[str, str]]:
 
 
 def load_panel(uri: str, sources: Registry) -> Panel:
-    """Read the panel a URI names; ``panel.meta["uri"]`` remembers the URI (run configs record it)."""
+    """Read the panel a URI names; ``panel.meta["uri"]`` remembers the URI (run configs record it).
+
+    ``?`` starts the options, so a path that holds a ``?`` is written with ``%3F`` in its place."""
     scheme, location, options = parse_uri(uri)
+    head = uri.split(":", 1)[1] if ":" in uri else ""
+    if "?" in head and Path(head).expanduser().exists() and not Path(location).expanduser().exists():
+        raise DataError(f"data {uri!r}: '?' starts the URI's options, but {head!r} is a path; write its '?' as "
+                        f"'%3F': {scheme}:{head.replace('?', '%3F')}")
+    location = unquote(location)
     loader = sources.get(scheme).factory
     panel = loader(location, options)
     panel.meta["uri"] = uri

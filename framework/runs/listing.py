@@ -14,18 +14,21 @@ import pandas as pd
 from ..metrics import LISTED
 from ..registry import did_you_mean
 from . import schema
+from .folder import FAILED, failure
 from .reader import read_json
 
 IDENTITY = ["run", "strategy", "model", "data", "start", "end"]
-LIST_COLUMNS = [*IDENTITY, *LISTED, "created"]
-TEXT_COLUMNS = set(IDENTITY)
+LIST_COLUMNS = [*IDENTITY, *LISTED, "created", "status"]
+TEXT_COLUMNS = {*IDENTITY, "status"}
 
 
 def find_run_dirs(root: Path) -> list[Path]:
-    """Every directory under `root` (or root itself) holding both config.json and metrics.json."""
+    """Every directory under `root` (or root itself) holding a finished run (config.json and metrics.json) or a
+    failed one (failed.json)."""
     if not root.is_dir():
         return []
-    return sorted(p.parent for p in root.rglob(schema.METRICS) if (p.parent / schema.CONFIG).is_file())
+    done = {p.parent for p in root.rglob(schema.METRICS) if (p.parent / schema.CONFIG).is_file()}
+    return sorted(done | {p.parent for p in root.rglob(FAILED)})
 
 
 def parse_created(value: Any, fallback: Path) -> pd.Timestamp:
@@ -41,7 +44,12 @@ def parse_created(value: Any, fallback: Path) -> pd.Timestamp:
 
 def run_summary(path: Path, root: Path) -> dict[str, Any]:
     """One row of the run listing: identity, span, headline metrics and creation time."""
-    config, metrics = read_json(path / schema.CONFIG), read_json(path / schema.METRICS)
+    failed = failure(path)
+    if failed is not None:
+        config = {"strategy": failed.get("strategy"), "params": failed.get("params") or {}}
+        metrics = {}
+    else:
+        config, metrics = read_json(path / schema.CONFIG), read_json(path / schema.METRICS)
     params = config.get("params") or {}
     span = list(config.get("span") or []) + [None, None]
     name = path.relative_to(root).as_posix() if path != root else path.resolve().name
@@ -51,7 +59,9 @@ def run_summary(path: Path, root: Path) -> dict[str, Any]:
     }
     for key in LISTED:
         row[key] = _number(metrics.get(key))
-    row["created"] = parse_created(config.get("created"), path / schema.METRICS)
+    row["created"] = parse_created(config.get("created") or (failed or {}).get("when"),
+                                   path / (FAILED if failed is not None else schema.METRICS))
+    row["status"] = "ok" if failed is None else f"failed: {failed.get('error')}"
     return row
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import RunDirError
 from . import schema
+from .folder import failure
 
 
 @dataclass
@@ -59,13 +61,17 @@ def load_run(run_dir: str | Path, tables: Iterable[str] = tuple(schema.TABLES)) 
     """Read a run directory; unreadable files become `problems`, not exceptions."""
     path = Path(run_dir)
     if not path.is_dir():
-        raise FileNotFoundError(f"no run directory at {path}")
+        raise RunDirError(f"no run directory at {path}" + (" (it is a file)" if path.exists() else ""))
     run = Run(path=path)
     for attr in ("config", "metrics"):
         try:
             setattr(run, attr, read_json(path / getattr(schema, attr.upper())))
         except (OSError, ValueError) as exc:
             run.problems.append(f"{attr}.json could not be read: {exc}")
+    failed = failure(path)
+    if failed is not None:
+        run.problems.append(f"This run failed: {failed.get('error')} ({failed.get('when')}). The files here are not "
+                            "a finished run" + ("; it can be resumed with --resume." if failed.get("resumable") else "."))
     for name in tables:
         try:
             frame = read_table(schema.table_path(path, name))

@@ -103,8 +103,8 @@ def run_task(task: Task, shipped: Panel | None = None) -> dict:
             result = run_backtest(cls, data=data, out=task.out, progress=False, resume=True, threads=task.threads,
                                   **task.overrides)
         except CheckpointMismatch:  # a checkpoint of an earlier attempt with other code or data: start over
-            result = run_backtest(cls, data=data, out=task.out, progress=False, resume=False, threads=task.threads,
-                                  **task.overrides)
+            result = run_backtest(cls, data=data, out=task.out, progress=False, resume=False, force=True,
+                                  threads=task.threads, **task.overrides)
         row.update({**flat_metrics(result.metrics), **task.extra})  # a grid key keeps its own value
     except Exception as exc:  # recorded as a failed run; the sweep goes on
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}")

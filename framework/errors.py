@@ -1,0 +1,12 @@
+"""seqalpha's own error types: a user's mistake, named in one line. The command line prints these without a
+traceback; anything else is a bug in seqalpha (or a plugin) and keeps its traceback (``--debug`` shows it for all)."""
+
+from __future__ import annotations
+
+
+class SeqalphaError(Exception):
+    """Base of the errors that describe a problem with the user's input, files or folders."""
+
+
+class RunDirError(SeqalphaError, FileNotFoundError):
+    """A run directory is missing or is not one."""
