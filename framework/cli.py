@@ -129,6 +129,13 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    from .audit.runner import audit_main
+
+    cls, _ = load_strategy_file(args.strategy_file, args.strategy)
+    return audit_main(cls, args.data, parse_overrides(args.set), args.json)
+
+
 def cmd_report(args) -> int:
     from .report import build_report
 
@@ -233,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="load the data here and ship it to the workers (when they cannot see the data path)")
     sw.add_argument("--strategy", help="which Strategy class, when the file defines several")
     sw.set_defaults(func=cmd_sweep)
+    audit = sub.add_parser("audit", help="check a strategy's own features, universe and model for look-ahead "
+                                         "(exit 0: all pass, 1: a check failed, 2: usage error)")
+    audit.add_argument("strategy_file")
+    audit.add_argument("--data", help="data URI overriding the strategy's (a short slice keeps it quick)")
+    audit.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a strategy parameter")
+    audit.add_argument("--json", action="store_true", help="print the checks as JSON on stdout")
+    audit.add_argument("--strategy", help="which Strategy class, when the file defines several")
+    audit.set_defaults(func=cmd_audit)
     cache = sub.add_parser("cache", help="show the model cache's size; --clear or --older-than DAYS to prune it")
     cache.add_argument("--clear", action="store_true", help="remove every cached model")
     cache.add_argument("--older-than", type=float, metavar="DAYS", help="remove models not used for DAYS days")

@@ -1,0 +1,182 @@
+"""The checks of `seqalpha audit`: does the user's own pipeline read the future? Each returns a Check.
+
+* truncation: at several cut dates, the universe, features, window normalisation and labels computed on
+  the panel cut after the date equal the full panel's at every date up to it;
+* scores: the strategy's own model, on a short span, scores the same with and without the data after it;
+* canaries: a feature equal to the next bar's return (known only tomorrow) gives no edge; the label itself
+  as a feature gives a strong one (so the audit can see an edge); every fit ends at least h + 1 bars before
+  the first date it scores.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..backtest.dataset import Dataset
+from ..backtest.walkforward import WalkForward, training_dates
+from ..data import Panel
+from ..strategy import Strategy
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+    seconds: float = 0.0
+    data: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"check": self.name, "passed": self.passed, "detail": self.detail, "seconds": round(self.seconds, 2),
+                **({"data": self.data} if self.data else {})}
+
+
+def timed(fn):
+    def wrapper(*args, **kwargs) -> Check:
+        t0 = time.perf_counter()
+        check = fn(*args, **kwargs)
+        check.seconds = time.perf_counter() - t0
+        return check
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def cut_bars(strategy: Strategy, panel: Panel, n: int = 4) -> list[int]:
+    """``n`` cut dates spread over the test period (the dates decisions are made on), latest last."""
+    calendar = WalkForward.of(strategy, panel.dates)
+    bars = np.linspace(calendar.t0, calendar.t1 - strategy.horizon - 1, n).round().astype(int)
+    return sorted({int(b) for b in bars if b > strategy.window})
+
+
+def _first_difference(a: np.ndarray, b: np.ndarray) -> tuple | None:
+    """Index of the first cell where two arrays differ (NaN equals NaN), or None."""
+    same = (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else (a == b)
+    if same.all():
+        return None
+    return tuple(int(x[0]) for x in np.nonzero(~same))
+
+
+@timed
+def truncation(strategy: Strategy, panel: Panel, features, cuts: list[int]) -> Check:
+    """Universe, features, normalisation and labels known at t are the same on the panel cut after t."""
+    full = Dataset.build(strategy, panel, features)
+    h, dates, assets = strategy.horizon, panel.dates, panel.assets
+    for c in cuts:
+        cut = Dataset.build(strategy, panel.slice_dates(end=dates[c]), features)
+        where = f"on the panel cut after {dates[c].date()}"
+        diff = _first_difference(full.universe[:c + 1], cut.universe)
+        if diff is not None:
+            t, i = diff
+            return Check("truncation", False, f"universe() at {dates[t].date()} for {assets[i]!r} changes {where}: "
+                         "membership must not depend on later data (e.g. names that survive to the end)")
+        diff = _first_difference(full.features[:c + 1], cut.features)
+        if diff is not None:
+            t, i, f = diff
+            return Check("truncation", False, f"feature {full.feature_names[f]!r} at {dates[t].date()} for "
+                         f"{assets[i]!r} changes {where}: it reads rows after its date (a centred window, a "
+                         "statistic over the whole sample, a shift the wrong way)")
+        known = c - h - 1  # labels whose prices (up to t + 1 + h) are known at the cut
+        diff = _first_difference(full.labels[:known + 1], cut.labels[:known + 1])
+        if diff is not None:
+            t, i = diff
+            return Check("truncation", False, f"the label at {dates[t].date()} for {assets[i]!r} changes {where}")
+        train, _ = training_dates(c, strategy)
+        a, b = full.fit_transform(train), cut.fit_transform(train)
+        if a is not None and a.median is not None and not (np.array_equal(a.median, b.median)
+                                                           and np.array_equal(a.scale, b.scale)):
+            return Check("truncation", False, f"the window normalisation fitted for the retrain at {dates[c].date()} "
+                         f"changes {where}: it is fitted on data after the training window")
+    shown = ", ".join(str(dates[c].date()) for c in cuts)
+    return Check("truncation", True, f"universe, {len(full.feature_names)} feature(s), normalisation and labels "
+                 f"equal at every date up to each cut ({shown})")
+
+
+def scrambled_after(panel: Panel, bar: int, seed: int = 0) -> Panel:
+    """The panel with every value after ``bar`` replaced (prices and factors times random factors, same gaps):
+    the same calendar, so a run over a span ending at ``bar`` decides on the same bars."""
+    out = panel.slice_dates()
+    out.values = panel.values.copy()
+    rng = np.random.default_rng(seed)
+    out.values[bar + 1:] *= np.exp(rng.normal(0.0, 0.5, out.values[bar + 1:].shape))
+    return out
+
+
+@timed
+def scores(strategy_cls: type[Strategy], overrides: dict, panel: Panel, plugins, span_bars: int = 40) -> Check:
+    """The strategy's own model scores a short span the same whatever the data after the span holds."""
+    from ..backtest import run_backtest
+
+    strategy = strategy_cls(**overrides)
+    calendar = WalkForward.of(strategy, panel.dates)
+    start = calendar.t0
+    end = min(calendar.t1, start + span_bars)
+    span = {"test_start": str(panel.dates[start].date()), "test_end": str(panel.dates[end].date()), "cache": False}
+    kwargs = {**overrides, **span}
+    cols = ["date", "asset", "score"]
+    a = run_backtest(strategy_cls, data=panel, plugins=plugins, progress=False, **kwargs).scores[cols]
+    b = run_backtest(strategy_cls, data=scrambled_after(panel, end), plugins=plugins, progress=False,
+                     **kwargs).scores[cols]
+    merged = a.merge(b, on=["date", "asset"], how="outer", suffixes=("", "_other"), indicator=True)
+    bad = merged[(merged["_merge"] != "both") | (merged["score"] != merged["score_other"])]
+    if len(bad):
+        first = bad.iloc[0]
+        return Check("scores", False, f"the model's score at {pd.Timestamp(first['date']).date()} for "
+                     f"{first['asset']!r} changes when the data after {panel.dates[end].date()} changes")
+    return Check("scores", True, f"{len(a)} scores from {span['test_start']} to {span['test_end']} equal whatever the "
+                 "data after the span holds")
+
+
+@timed
+def canaries(strategy_cls: type[Strategy], overrides: dict, panel: Panel, plugins, feature_sets,
+             span_bars: int = 120, no_edge: float = 0.1, strong: float = 0.5) -> Check:
+    """Tomorrow's return as a feature gives no edge; the label itself gives a strong one (the control)."""
+    from ..backtest import run_backtest
+    from ..hookspecs import hookimpl
+    from .canary import CanaryModel, with_canary
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("audit_canary", CanaryModel)
+
+    strategy = strategy_cls(**overrides)
+    calendar = WalkForward.of(strategy, panel.dates)
+    end = min(calendar.t1, calendar.t0 + span_bars)
+    span = {"test_start": str(panel.dates[calendar.t0].date()), "test_end": str(panel.dates[end].date()),
+            "cache": False, "retrain": None}
+    found = {}
+    for kind in ("tomorrow", "label"):
+        cls = with_canary(strategy_cls, kind, feature_sets)
+        kwargs = {k: v for k, v in {**overrides, **span}.items() if k not in ("model", "model_params", "factors")}
+        res = run_backtest(cls, data=panel, plugins=[*plugins, Plugin], progress=False, **kwargs)
+        found[kind] = res.metrics["rank_ic"]
+    ok = abs(found["tomorrow"]) < no_edge and found["label"] > strong
+    detail = (f"tomorrow's return as a feature: rank IC {found['tomorrow']:+.3f} (must stay within +-{no_edge}); "
+              f"the label itself: rank IC {found['label']:+.3f} (must exceed {strong}, or the audit could not see "
+              "an edge)")
+    if abs(found["tomorrow"]) >= no_edge:
+        detail = "a feature known only tomorrow predicts the label: the pipeline reads ahead. " + detail
+    elif found["label"] <= strong:
+        detail = "the label itself gives no edge: the pipeline loses its features (the audit is blind). " + detail
+    return Check("canaries", ok, detail, data=found)
+
+
+@timed
+def embargo(strategy: Strategy, recorder, dates: pd.DatetimeIndex) -> Check:
+    """Every prediction's first scored date is at least h + 1 bars after the latest sample its model saw."""
+    gaps = recorder.gaps()
+    if not gaps:
+        return Check("embargo", False, "the model was never fitted and used: nothing to check")
+    need = strategy.horizon + 1
+    worst = min(gaps)
+    if worst < need:
+        return Check("embargo", False, f"a model scored {worst} bar(s) after the latest sample it trained on; labels "
+                     f"need {need} (horizon + 1) to be known")
+    return Check("embargo", True, f"{len(gaps)} prediction(s), each at least {worst} bars after the model's latest "
+                 f"training or validation sample (horizon + 1 = {need})")

@@ -1,0 +1,71 @@
+"""`seqalpha audit`: run every check on the user's own strategy and data; a table, or JSON, and an exit code."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ..backtest.run import _strategy_plugins
+from ..data import Panel, load_panel
+from ..plugins import collect_registries, run_manager
+from ..strategy import Strategy
+from . import checks
+from .canary import Recorder
+
+
+def run_audit(strategy_cls: type[Strategy], data=None, overrides: dict | None = None,
+              plugins=(), say=None) -> list[checks.Check]:
+    """The audit's checks, in order: truncation, scores, embargo, canaries."""
+    overrides = dict(overrides or {})
+    say = say or (lambda line: None)
+    strategy = strategy_cls(**overrides)
+    plugins = [*plugins, *_strategy_plugins(strategy)]
+    registries = collect_registries(run_manager(*plugins))
+    data = data if data is not None else strategy.data
+    say(f"loading {data if isinstance(data, str) else data.name}")
+    panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
+    results = []
+    cuts = checks.cut_bars(strategy, panel)
+    say(f"truncation invariance at {len(cuts)} cut dates")
+    results.append(checks.truncation(strategy, panel, registries.features, cuts))
+    say("the model's scores with and without later data (two short runs)")
+    recorder = Recorder(registries.models.get(strategy.model).factory)
+    from ..hookspecs import hookimpl
+
+    class Wrapped:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("audit_recorded", recorder.model)
+
+    wrapped = {**overrides, "model": "audit_recorded"}
+    results.append(checks.scores(strategy_cls, wrapped, panel, [*plugins, Wrapped]))
+    results.append(checks.embargo(strategy, recorder, panel.dates))
+    say("canaries: tomorrow's return and the label itself as features")
+    results.append(checks.canaries(strategy_cls, overrides, panel, plugins, registries.features))
+    return results
+
+
+def format_checks(results: list[checks.Check]) -> str:
+    width = max(len(c.name) for c in results)
+    lines = [f"{'check':<{width}}  result  seconds  detail", f"{'-' * width}  ------  -------  ------"]
+    for c in results:
+        lines.append(f"{c.name:<{width}}  {'pass' if c.passed else 'FAIL':<6}  {c.seconds:7.1f}  {c.detail}")
+    return "\n".join(lines)
+
+
+def audit_main(strategy_cls, data, overrides, as_json: bool) -> int:
+    """The CLI's audit: prints the table (or JSON on stdout); 0 when every check passes, 1 when one fails."""
+    import json
+
+    t0 = time.perf_counter()
+    results = run_audit(strategy_cls, data, overrides,
+                        say=None if as_json else (lambda line: print(line, file=sys.stderr, flush=True)))
+    ok = all(c.passed for c in results)
+    if as_json:
+        print(json.dumps({"passed": ok, "seconds": round(time.perf_counter() - t0, 2),
+                          "checks": [c.as_dict() for c in results]}, indent=2))
+    else:
+        print(format_checks(results))
+        print(f"audit {'passed' if ok else 'FAILED'} in {time.perf_counter() - t0:.1f} s")
+    return 0 if ok else 1
