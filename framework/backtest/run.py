@@ -62,24 +62,26 @@ def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None =
     pin_threads(threads)
     manager = run_manager(*plugins, *_strategy_plugins(strategy))
     registries = collect_registries(manager)
+    model_entry = registries.models.get(strategy.model)
+    _check_model_params(strategy, model_entry)  # before a run folder is made or data is loaded
+    rule = portfolio_rule(strategy, registries)
     if out is None:
-        return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume, threads)
+        return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume, threads, rule)
     _check_writable(out)
     with run_folder.claim(out):
         run_folder.start(out, resume, force)
         try:
-            return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume, threads)
+            return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume, threads,
+                        rule)
         except BaseException as exc:
             run_folder.mark_failed(out, exc, strategy)
             raise
 
 
 def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: Progress,
-         resume: bool, threads: int) -> BacktestResult:
+         resume: bool, threads: int, rule) -> BacktestResult:
     wall0 = time.perf_counter()
     model_entry = registries.models.get(strategy.model)
-    _check_model_params(strategy, model_entry)  # before minutes of data loading
-    rule = portfolio_rule(strategy, registries)
     cache = ModelCache() if strategy.cache else None
     if cache is not None and not cache.writable():
         warnings.warn(f"the model cache {cache.root} cannot be written: running without it (set SEQALPHA_CACHE_DIR "
