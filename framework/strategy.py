@@ -57,6 +57,7 @@ class Strategy:
     limit_threshold: float | None = None  # e.g. 0.095: no buying at limit up, no selling at limit down
     init_cash: float = 1e8
     delist_after: int = 5  # bars in a row without a price after which a position is sold at its last price
+    lot_size: int | None = None  # shares per lot (100 in China): orders are rounded to whole lots; None: any size
     benchmark: str | None = None  # None: the equal-weight universe; a code (e.g. "SH000300"): the data's benchmark
     seed: int = 0
     seeds: list[int] | None = None  # a seed ensemble: one model per seed, scores averaged (overrides seed)
@@ -125,6 +126,8 @@ class Strategy:
         _int(self, "seed", None)
         if self.train_window is not None:
             _int(self, "train_window", 1, "None (expanding) or ")
+        if self.lot_size is not None:
+            _int(self, "lot_size", 1, "None or ")
         for name in ("data", "model", "portfolio", "feature_set"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise StrategyError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")

@@ -29,16 +29,21 @@ def topk(k: int = 10):
     return rule
 
 
-def topk_dropout(k: int = 50, n_drop: int = 5):
+def topk_dropout(k: int = 50, n_drop: int = 5, hold: bool = False):
     """Hold k names; each rebalance replace at most n_drop of the worst-scored held ones (Qlib's TopkDropout).
 
-    Held names without a score today (left the universe) are sold on top of n_drop.
+    Held names without a score today (left the universe) are sold on top of n_drop. With ``hold=False`` every
+    name held is set back to 1/k at each rebalance; with ``hold=True`` (Qlib's semantics) the names kept get
+    no order (NaN: their positions drift) and only the names bought are set to 1/k.
     """
     _check_k("topk_dropout", k)
+    if not isinstance(n_drop, int) or n_drop < 0:
+        raise ValueError(f"portfolio 'topk_dropout': n_drop must be an int >= 0, got {n_drop!r}")
 
     def rule(scores: pd.Series, current: pd.Series) -> pd.Series:
         scores = scores.dropna()
-        held = [a for a in current.index[current > 0] if a in scores.index]
+        holding = current.index[(current > 0) | current.isna()]  # NaN: held, no order last time
+        held = [a for a in holding if a in scores.index]
         last = scores.loc[held].sort_values(ascending=False, kind="stable")
         others = scores.drop(index=held).sort_values(ascending=False, kind="stable")
         today = others.iloc[: max(n_drop + k - len(last), 0)]
@@ -47,7 +52,10 @@ def topk_dropout(k: int = 50, n_drop: int = 5):
         sell = [a for a in last.index if a in worst]
         n_buy = len(sell) + k - len(last)
         buy = list(today.index[: max(n_buy, 0)])
-        keep = [a for a in last.index if a not in set(sell)] + buy
+        kept = [a for a in last.index if a not in set(sell)]
+        if hold:
+            return pd.concat([pd.Series(float("nan"), index=kept), pd.Series(1.0 / k, index=buy)])
+        keep = kept + buy
         return pd.Series(1.0 / len(keep), index=keep) if keep else pd.Series(dtype=float)
 
     return rule

@@ -37,6 +37,7 @@ def assemble(strategy: Strategy, dataset: Dataset, calendar: WalkForward, data_l
     rebalances["n_holdings"] = rebalances["date"].map(weights.groupby("date").size()).fillna(0).astype("int64")
     m = {**metrics.ic_summary(ic),
          **metrics.performance(returns["strategy"], returns["benchmark"], ppy),
+         **metrics.qlib_conventions(returns["strategy"], returns["benchmark"], ppy),
          "turnover": turn["turnover"], "turnover_per_rebalance": turn["turnover_per_rebalance"],
          "n_rebalances": len(decided), "n_retrains": len(calendar.retrain_bars),
          "n_model_fits": sum(r["fits"] for r in state.retrains),

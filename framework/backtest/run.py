@@ -141,6 +141,7 @@ def simulate_span(strategy: Strategy, dataset: Dataset, calendar: WalkForward,
     sim = engine.simulate(panel.dates, panel.assets, panel.close, dataset.exec_price, panel.tradable(), decisions,
                           start=t0 + 1, end=t1 + 1, costs=costs, init_cash=strategy.init_cash,
                           limit_threshold=strategy.limit_threshold, delist_after=strategy.delist_after,
+                          lot_size=strategy.lot_size,
                           periods_per_year=metrics.periods_per_year(panel.dates[:t1 + 2]))
     bench = benchmark_prices(strategy, panel)
     if bench is not None:

@@ -48,15 +48,20 @@ def pre_segment(c, target, price, up, down, refused, blocked, exit_bar, order_va
 
 @njit(cache=True)
 def order(c, target, price, up, down, refused, blocked, exit_bar, order_value, buy_rate, sell_rate, min_cost,
-          slippage):
+          slippage, lot):
     """A target-percent order with the side's rate, or the minimum cost where that is larger; nothing if refused.
-    A delisting sale pays the rate without the minimum (so a tiny position is never stuck on the books)."""
+    A delisting sale pays the rate without the minimum (so a tiny position is never stuck on the books). With
+    ``lot`` (not NaN) orders are whole lots, rounded towards zero; a sale of a whole position sells every share."""
     i, col = c.i, c.col
     weight = target[i, col]
     if np.isnan(weight) or refused[i, col]:
         return order_nothing_nb()
     p = price[i, col]
     size = weight * c.value_now / c.val_price_now - c.position_now  # vectorbt's own target-percent arithmetic
+    granularity = np.nan
+    if not np.isnan(lot) and not (weight == 0 and size < 0):
+        granularity = lot
+        size = np.sign(size) * (abs(size) // lot) * lot
     if size == 0:
         return order_nothing_nb()
     if size > 0:
@@ -72,4 +77,4 @@ def order(c, target, price, up, down, refused, blocked, exit_bar, order_value, b
     else:
         fees, fixed = 0.0, min_cost
     return order_nb(size=weight, price=p, size_type=SizeType.TargetPercent, direction=Direction.Both, fees=fees,
-                    fixed_fees=fixed, slippage=slippage)
+                    fixed_fees=fixed, slippage=slippage, size_granularity=granularity)

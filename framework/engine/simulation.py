@@ -8,7 +8,7 @@ Rules (docs/design.md, "Timing" and "Engine"):
   target weight means "no order for this name" too;
 * an asset that has gone ``delist_after`` bars in a row without a price is taken as
   delisted: its position is sold at its last price on that bar, and counted;
-* one cash pool, sales before buys; costs as ``Costs`` says (side rates, minimum cost);
+* one cash pool, sales before buys; costs as ``Costs`` says (side rates, minimum cost); optional lots;
 * optional price limit: no buy at limit up, no sale at limit down, by the order's own side;
 * only bars ``start..end`` are simulated: the arrays are cut after ``end`` before anything
   reads them, so data after the test span cannot change a result.
@@ -52,10 +52,10 @@ def bar_freq(periods_per_year: int) -> pd.Timedelta:
 def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_price: np.ndarray,
              tradable: np.ndarray, decisions: dict[int, np.ndarray], start: int, end: int | None = None,
              costs: Costs | None = None, init_cash: float = 1e8, limit_threshold: float | None = None,
-             delist_after: int = 5, periods_per_year: int = 252) -> Simulation:
+             delist_after: int = 5, periods_per_year: int = 252, lot_size: float | None = None) -> Simulation:
     """Simulate bars ``start..end`` (default: to the last bar). ``decisions[t]`` is the target weight vector (N,)
     decided at bar t and traded at t+1 (NaN: no order for that asset); decisions whose t+1 is after ``end``
-    are not traded."""
+    are not traded. ``lot_size`` makes every order a whole number of lots (a sale of a whole position excepted)."""
     import vectorbt as vbt
 
     costs = costs if costs is not None else Costs()
@@ -97,6 +97,7 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
         pd.DataFrame(valuation[sl], index=dates[sl], columns=assets), order,
         target, fill_price, up, down, refused, blocked, exit_bar, order_value,
         float(costs.buy_rate), float(costs.sell_rate), float(costs.min_cost), float(costs.slippage),
+        float(lot_size) if lot_size else np.nan,
         pre_segment_func_nb=pre_segment,
         pre_segment_args=(target, fill_price, up, down, refused, blocked, exit_bar, order_value),
         segment_mask=np.isfinite(target).any(axis=1)[:, None], init_cash=init_cash, cash_sharing=True,

@@ -7,10 +7,11 @@ from .compute import (
     max_drawdown,
     performance,
     periods_per_year,
+    qlib_conventions,
     seed_metrics,
     turnover,
 )
 
 __all__ = ["BY_NAME", "CATALOGUE", "HEADLINE", "LISTED", "TERMINAL", "Metric", "convention_of", "fmt_of",
-           "ic_by_date", "ic_summary", "max_drawdown", "performance", "periods_per_year", "seed_metrics",
+           "ic_by_date", "ic_summary", "max_drawdown", "performance", "periods_per_year", "qlib_conventions", "seed_metrics",
            "turnover"]

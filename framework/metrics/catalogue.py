@@ -56,6 +56,14 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("excess_max_drawdown", "excess max drawdown", "pct",
            "max_drawdown of compounded active returns r - b. Qlib's benchmark tables report drawdown of summed "
            "excess returns.", terminal=True),
+    Metric("qlib_excess_annual_return", "excess return, Qlib's way", "pct",
+           "mean(r - b) x 238 (Qlib's risk_analysis: 238 trading days a year; 50 for weekly, 12 for monthly bars).",
+           terminal=True),
+    Metric("qlib_information_ratio", "information ratio, Qlib's way", "f2",
+           "mean(r - b) / std(r - b, ddof=1) x sqrt(238), as Qlib's risk_analysis.", terminal=True),
+    Metric("qlib_excess_max_drawdown", "excess max drawdown, Qlib's way", "pct",
+           "Largest fall of the cumulative sum of r - b from its running peak (summed, not compounded), as "
+           "Qlib's risk_analysis.", terminal=True),
     Metric("turnover", "turnover (annualised)", "f2",
            "Traded value / portfolio value summed over the test span, per year (bars / P).", terminal=True),
     Metric("turnover_per_rebalance", "turnover per rebalance", "pct",

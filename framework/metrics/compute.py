@@ -76,6 +76,27 @@ def performance(returns: pd.Series, benchmark: pd.Series, ppy: int) -> dict[str,
     }
 
 
+#: Qlib's bars a year by frequency (qlib.contrib.evaluate.risk_analysis): 238 trading days, 50 weeks, 12 months.
+QLIB_PERIODS = {252: 238, 52: 50, 12: 12}
+
+
+def qlib_conventions(returns: pd.Series, benchmark: pd.Series, ppy: int) -> dict[str, float]:
+    """The excess-return figures as Qlib's risk_analysis reports them, for comparing like with like: summed
+    (not compounded) returns, 238 days a year, drawdown of the cumulative sum."""
+    active = returns.to_numpy(np.float64) - benchmark.to_numpy(np.float64)
+    n = len(active)
+    if n < 2:
+        return {"qlib_excess_annual_return": float("nan"), "qlib_information_ratio": float("nan"),
+                "qlib_excess_max_drawdown": float("nan")}
+    periods = QLIB_PERIODS.get(ppy, ppy)
+    summed = np.cumsum(active)
+    return {
+        "qlib_excess_annual_return": float(active.mean() * periods),
+        "qlib_information_ratio": _ratio(active.mean(), active.std(ddof=1)) * float(np.sqrt(periods)),
+        "qlib_excess_max_drawdown": float((summed - np.maximum.accumulate(summed)).min()),
+    }
+
+
 def turnover(traded_value: pd.Series, value: pd.Series, rebalance_bars: list, ppy: int, n_bars: int) -> dict:
     """Turnover = traded value / portfolio value, per rebalance (mean) and annualised (sum per year)."""
     per = (traded_value / value.replace(0, np.nan)).fillna(0.0)
