@@ -2,6 +2,9 @@
 
 DEFAULT_PLUGINS = [
     "plugins.recurrent",
+    "plugins.alstm",
+    "plugins.tcn",
+    "plugins.transformer",
     "plugins.linear",
     "plugins.portfolios",
     "plugins.features",

@@ -18,17 +18,28 @@ from framework.model.torch_sequence import TorchSequenceModel
 
 
 class RecurrentNet(nn.Module):
-    """A stacked recurrent layer read at the last step, then a linear head: [B, L, F] -> [B]."""
+    """A stacked recurrent layer read at the last step, then a linear head: [B, L, F] -> [B] (or [B, heads])."""
 
-    def __init__(self, cell: type[nn.RNNBase], n_features: int, hidden_size: int, num_layers: int, dropout: float):
+    def __init__(self, cell: type[nn.RNNBase], n_features: int, hidden_size: int, num_layers: int, dropout: float,
+                 n_outputs: int = 1):
         super().__init__()
         self.rnn = cell(n_features, hidden_size, num_layers, batch_first=True,
                         dropout=dropout if num_layers > 1 else 0.0)
-        self.head = nn.Linear(hidden_size, 1)
+        self.head = nn.Linear(hidden_size, n_outputs)
 
     def forward(self, x):
         out, _ = self.rnn(x)
         return self.head(out[:, -1]).squeeze(-1)
+
+
+def gates(rnn: nn.RNNBase, gate_init: str, window: int) -> None:
+    """Apply ``gate_init`` ("default" or "chrono") to a recurrent layer."""
+    if gate_init == "chrono":
+        if not isinstance(rnn, (nn.LSTM, nn.GRU)):
+            raise ValueError("gate_init='chrono' needs gates: use it with lstm or gru")
+        chrono_init(rnn, window)
+    elif gate_init != "default":
+        raise ValueError(f"gate_init must be 'default' or 'chrono', got {gate_init!r}")
 
 
 def chrono_init(rnn: nn.LSTM | nn.GRU, t_max: int) -> None:
@@ -61,15 +72,10 @@ class RNN(TorchSequenceModel):
         self.window = train.window  # chrono gate biases spread over the window
         return super().fit(train, valid, log)
 
-    def build_network(self, n_features: int) -> nn.Module:
+    def build_network(self, n_features: int, n_outputs: int = 1) -> nn.Module:
         p = self.params
-        net = RecurrentNet(self.cell, n_features, p["hidden_size"], p["num_layers"], p["dropout"])
-        if p["gate_init"] == "chrono":
-            if self.cell is nn.RNN:
-                raise ValueError("gate_init='chrono' needs gates: use it with lstm or gru")
-            chrono_init(net.rnn, getattr(self, "window", 2))
-        elif p["gate_init"] != "default":
-            raise ValueError(f"gate_init must be 'default' or 'chrono', got {p['gate_init']!r}")
+        net = RecurrentNet(self.cell, n_features, p["hidden_size"], p["num_layers"], p["dropout"], n_outputs)
+        gates(net.rnn, p["gate_init"], getattr(self, "window", 2))
         return net
 
 

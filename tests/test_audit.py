@@ -100,8 +100,8 @@ def test_a_broken_embargo_is_caught(tmp_path, monkeypatch):
 
     real = walkforward.training_dates
 
-    def leaky(t, strategy):
-        train, valid = real(t, strategy)
+    def leaky(t, strategy, horizon=None):
+        train, valid = real(t, strategy, horizon)
         return np.r_[train, np.arange(train.max() + 1, t - 1)] if len(train) else train, valid
 
     monkeypatch.setattr(walkforward, "training_dates", leaky)

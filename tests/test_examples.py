@@ -15,18 +15,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_plugins_dir_example_model_runs(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["run", str(ROOT / "strategies" / "lstm_topk.py"), "--plugins-dir", str(ROOT / "examples" / "plugins"),
-                 "--set", "model=tcn", "--set", "data='synthetic?assets=12&days=220'", "--set", "min_train_bars=80",
+                 "--set", "model=tiny_conv", "--set", "data='synthetic?assets=12&days=220'", "--set", "min_train_bars=80",
                  "--set", "window=10", "--set", "model_params={'epochs': 2, 'channels': 4}",
                  "--set", "portfolio_params={'k': 3}", "--out", str(out), "--quiet"])
     assert code == 0, capsys.readouterr().err
-    assert json.loads((out / "config.json").read_text())["params"]["model"] == "tcn"
+    assert json.loads((out / "config.json").read_text())["params"]["model"] == "tiny_conv"
     metrics = json.loads((out / "metrics.json").read_text())
     training = pd.read_parquet(out / "training.parquet")
     assert metrics["n_model_fits"] == metrics["n_retrains"] >= 1
     assert len(training) == 2 * metrics["n_retrains"] or training.groupby("retrain_date")["epoch"].max().le(1).all()
-    assert training["train_loss"].notna().all()  # the TCN network really trained
+    assert training["train_loss"].notna().all()  # the network really trained
     scores = pd.read_parquet(out / "scores.parquet")
     assert len(scores) > 0 and scores["score"].std() > 0
     flow = pd.read_parquet(out / "gradient_flow.parquet")
-    assert set(flow["model"]) == {"tcn"} and flow["lag"].max() == 9  # a window of 10 bars
-    assert "tcn" in (out / "report.html").read_text(encoding="utf-8")
+    assert set(flow["model"]) == {"tiny_conv"} and flow["lag"].max() == 9  # a window of 10 bars
+    assert "tiny_conv" in (out / "report.html").read_text(encoding="utf-8")

@@ -121,7 +121,7 @@ def test_memorised_labels_give_nothing_under_the_embargo():
 @pytest.mark.parametrize("leak", [1, 2])
 def test_c_a_broken_embargo_would_have_been_caught(monkeypatch, leak):
     """With the embargo off by one bar (or none), the memoriser's IC jumps: test (c) is not vacuous."""
-    def leaky(t, strategy):
+    def leaky(t, strategy, horizon=None):
         return np.arange(strategy.window - 1, t - strategy.horizon + leak), np.array([], dtype=np.int64)
 
     monkeypatch.setattr(walkforward, "training_dates", leaky)

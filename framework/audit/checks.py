@@ -174,15 +174,16 @@ def canaries(strategy_cls: type[Strategy], overrides: dict, panel: Panel, plugin
 
 
 @timed
-def embargo(strategy: Strategy, recorder, dates: pd.DatetimeIndex) -> Check:
-    """Every prediction's first scored date is at least h + 1 bars after the latest sample its model saw."""
+def embargo(strategy: Strategy, recorder, dates: pd.DatetimeIndex, longest: int | None = None) -> Check:
+    """Every prediction's first scored date is at least h + 1 bars after the latest sample its model saw (h the
+    longest horizon the model trains on, auxiliary heads included)."""
     gaps = recorder.gaps()
     if not gaps:
         return Check("embargo", False, "the model was never fitted and used: nothing to check")
-    need = strategy.horizon + 1
+    need = (longest or strategy.horizon) + 1
     worst = min(gaps)
     if worst < need:
         return Check("embargo", False, f"a model scored {worst} bar(s) after the latest sample it trained on; labels "
-                     f"need {need} (horizon + 1) to be known")
+                     f"need {need} (the longest horizon + 1) to be known")
     return Check("embargo", True, f"{len(gaps)} prediction(s), each at least {worst} bars after the model's latest "
                  f"training or validation sample (horizon + 1 = {need})")

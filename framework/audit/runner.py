@@ -40,7 +40,9 @@ def run_audit(strategy_cls: type[Strategy], data=None, overrides: dict | None = 
 
     wrapped = {**overrides, "model": "audit_recorded"}
     results.append(checks.scores(strategy_cls, wrapped, panel, [*plugins, Wrapped]))
-    results.append(checks.embargo(strategy, recorder, panel.dates))
+    effective = {**(recorder.defaults or {}), **strategy.model_params}
+    longest = max((strategy.horizon, *(effective.get("aux_horizons") or ())))
+    results.append(checks.embargo(strategy, recorder, panel.dates, longest))
     say("canaries: tomorrow's return and the label itself as features")
     results.append(checks.canaries(strategy_cls, overrides, panel, plugins, registries.features))
     return results

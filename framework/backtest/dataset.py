@@ -9,7 +9,7 @@ is not stored here: ``fit_transform`` returns it, and the caller passes it to ``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +44,8 @@ class Dataset:
     normalize: str | None
     clip: float | None
     seed: int
+    benchmark: np.ndarray | None = None  # benchmark prices, when the strategy names one (labels are then net of it)
+    _aux: dict = field(default_factory=dict, compare=False, repr=False)  # labels at other horizons, made on demand
 
     @classmethod
     def build(cls, strategy: Strategy, panel: Panel, feature_sets: Registry) -> Dataset:
@@ -72,12 +74,14 @@ class Dataset:
         if strategy.execution == "open" and not panel.has("open"):
             raise StrategyError(f"execution='open' but data {panel.name!r} has no 'open' field")
         exec_price = panel.field("open") if strategy.execution == "open" else panel.close
-        labels = excess_labels(exec_price, h, universe, benchmark_prices(strategy, panel))
+        bench = benchmark_prices(strategy, panel)
+        labels = excess_labels(exec_price, h, universe, bench)
         sampleable = universe & (history_count(panel.listed(), L) >= math.ceil(L / 2))
         sampleable[: L - 1] = False
         return cls(panel=panel, window=L, features=features, feature_names=list(fs.names), base_transform=base,
                    universe=universe, exec_price=exec_price, labels=labels, sampleable=sampleable,
-                   target=strategy.target, normalize=strategy.normalize, clip=strategy.clip, seed=strategy.seed)
+                   target=strategy.target, normalize=strategy.normalize, clip=strategy.clip, seed=strategy.seed,
+                   benchmark=bench)
 
     def fit_transform(self, train_dates: np.ndarray, max_windows: int = 20000) -> WindowTransform | None:
         """The window transform for a model trained on ``train_dates``: with normalize='robust', median/MAD per
@@ -89,18 +93,32 @@ class Dataset:
         pick = np.sort(rng.choice(len(raw), min(max_windows, len(raw)), replace=False))
         return WindowTransform.fit(raw.windows(pick), self.base_transform.reference.tolist(), self.clip)
 
-    def samples(self, dates: np.ndarray, transform: WindowTransform | None, need_label: bool) -> SampleSet:
+    def labels_at(self, horizon: int) -> np.ndarray:
+        """(T, N) labels at another horizon (auxiliary heads), from the same execution prices and benchmark."""
+        if horizon not in self._aux:
+            self._aux[horizon] = excess_labels(self.exec_price, horizon, self.universe, self.benchmark)
+        return self._aux[horizon]
+
+    def samples(self, dates: np.ndarray, transform: WindowTransform | None, need_label: bool,
+                aux_horizons: tuple[int, ...] = ()) -> SampleSet:
         """Samples for the given date indices (every sampleable asset), with labels and per-date targets when
-        ``need_label`` (then only samples whose label is known)."""
+        ``need_label`` (then only samples whose label, and every auxiliary label, is known)."""
         mask = np.zeros_like(self.sampleable)
         mask[dates] = self.sampleable[dates]
         if need_label:
             mask &= np.isfinite(self.labels)
+            for h in aux_horizons:
+                mask &= np.isfinite(self.labels_at(h))
         t, i = np.nonzero(mask)
         labels = self.labels[t, i]
         per_date = rank_by_date if self.target == "rank" else zscore_by_date
         targets = per_date(labels, t) if need_label else None
-        return SampleSet(self.features, self.window, t.astype(np.int64), i.astype(np.int64), labels, targets, transform)
+        aux_labels = aux_targets = None
+        if need_label and aux_horizons:
+            aux_labels = np.stack([self.labels_at(h)[t, i] for h in aux_horizons], axis=1)
+            aux_targets = np.stack([per_date(aux_labels[:, k], t) for k in range(len(aux_horizons))], axis=1)
+        return SampleSet(self.features, self.window, t.astype(np.int64), i.astype(np.int64), labels, targets, transform,
+                         aux_labels, aux_targets)
 
 
 def _select(fs: FeatureSet, names: list[str] | None, set_name: str) -> FeatureSet:

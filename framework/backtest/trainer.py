@@ -44,6 +44,12 @@ class Trainer:
                  cache: ModelCache | None, progress: Progress, threads: int | None = None) -> None:
         self.strategy, self.dataset, self.entry, self.params = strategy, dataset, model, model_params
         self.cache, self.progress, self.threads = cache, progress, threads
+        effective = {**(getattr(model.factory, "defaults", None) or {}), **model_params}  # the model's defaults too
+        self.aux_horizons = tuple(int(h) for h in (effective.get("aux_horizons") or ()))
+        #: the embargo: labels at every horizon a fit trains on must be known at the retrain
+        self.embargo = max((strategy.horizon, *self.aux_horizons))
+        self.warm = bool(effective.get("warm_start"))
+        self._previous: dict[int, tuple[Model, str | None]] = {}  # seed -> the last fitted model and its cache key
 
     def retrain(self, t: int) -> Retrain:
         """Fit (or load) the model for the retrain at bar t, on samples whose labels are known at t."""
@@ -75,10 +81,11 @@ class Trainer:
     def slices(self, t: int) -> tuple[WindowTransform | None, SampleSet, SampleSet | None]:
         """(window transform, training samples, validation samples or None) of the retrain at bar t: sample dates
         whose labels are known at t, the transform fitted on the training windows only."""
-        train_dates, valid_dates = walkforward.training_dates(t, self.strategy)
+        train_dates, valid_dates = walkforward.training_dates(t, self.strategy, self.embargo)
         transform = self.dataset.fit_transform(train_dates)
-        train = self.dataset.samples(train_dates, transform, need_label=True)
-        valid = self.dataset.samples(valid_dates, transform, need_label=True) if len(valid_dates) else None
+        train = self.dataset.samples(train_dates, transform, need_label=True, aux_horizons=self.aux_horizons)
+        valid = (self.dataset.samples(valid_dates, transform, need_label=True, aux_horizons=self.aux_horizons)
+                 if len(valid_dates) else None)
         if len(train) == 0:
             raise StrategyError(f"no training samples for the retrain at {self.dataset.panel.dates[t].date()}: "
                                 "start the test later or lower min_train_bars/window")
@@ -94,22 +101,31 @@ class Trainer:
 
     def fit_member(self, params: dict, train: SampleSet, valid: SampleSet | None, seed: int,
                    log: Log | None = None) -> tuple[Model, dict]:
-        """(model, info) for one seed: from the cache when the same model was fitted on the same data before."""
+        """(model, info) for one seed: from the cache when the same model was fitted on the same data before.
+
+        With ``warm_start`` the fit starts from this seed's previous model (its cache key is part of this one's),
+        so retrains depend on each other and run in order."""
         t_start = time.perf_counter()
         factory, name = self.entry.factory, self.strategy.model
         model = as_model(factory(**params))
+        previous, previous_key = self._previous.get(seed, (None, None)) if self.warm else (None, None)
         key = None
-        if self.cache is not None:
+        if self.cache is not None and (previous is None or previous_key is not None):
             key = model_key(name, factory, params, train, valid, self.dataset.feature_names, seed,
-                            device=str(getattr(model, "device", "")), threads=self.threads)
+                            device=str(getattr(model, "device", "")), threads=self.threads, previous=previous_key)
             hit = self.cache.load(key, factory, params) if key is not None else None
             if hit is not None:
                 model, info = hit
+                self._previous[seed] = (model, key)
                 return model, {**info, "cached": True, "wall_seconds": time.perf_counter() - t_start}
+        if previous is not None:
+            model.restore(previous.state())
         info = fit_model(model, train, valid, log)
         info["fit_seconds"] = time.perf_counter() - t_start
         if key is not None and not self.cache.store(key, model, info):
             self.progress.log(f"model {name!r} could not be pickled: not cached")
+            key = None
+        self._previous[seed] = (model, key)
         return model, {**info, "cached": False, "wall_seconds": time.perf_counter() - t_start}
 
     def _gradient_flow(self, model: Model, samples: SampleSet, date) -> list[dict]:

@@ -34,13 +34,15 @@ def test_bars(strategy: Strategy, dates: pd.DatetimeIndex) -> tuple[int, int]:
     return t0, t1
 
 
-def training_dates(t: int, strategy: Strategy) -> tuple[np.ndarray, np.ndarray]:
+def training_dates(t: int, strategy: Strategy, horizon: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Sample dates for a model retrained at bar t: (train, valid), both s <= t - h - 1.
 
     The validation slice is the last ``valid_fraction`` of the window; training dates
     end h + 1 bars before it starts, so no training label overlaps a validation label.
+    ``horizon`` overrides h: a model that also trains on labels further ahead (``aux_horizons``)
+    needs the embargo of the longest.
     """
-    h, L = strategy.horizon, strategy.window
+    h, L = (strategy.horizon if horizon is None else horizon), strategy.window
     hi = t - h - 1  # last sample whose label (exec t+1 .. t+1+h) is known at t
     lo = L - 1 if strategy.train_window is None else max(L - 1, hi - strategy.train_window + 1)
     if hi < lo:

@@ -59,7 +59,7 @@ def data_fingerprint(*sets: SampleSet | None) -> str:
             continue
         lo, hi = int(s.t.min()) - s.window + 1, int(s.t.max())
         h.update(f"rows{lo}:{hi}:window{s.window}".encode())
-        hash_arrays(h, s.features[lo:hi + 1], s.t, s.i, s.labels, s.targets)
+        hash_arrays(h, s.features[lo:hi + 1], s.t, s.i, s.labels, s.targets, s.aux_labels, s.aux_targets)
         transform = getattr(s, "transform", None)  # per-retrain window normalisation, fitted state included
         h.update(b"no-transform" if transform is None else pickle.dumps(transform, protocol=4))
     return h.hexdigest()
@@ -128,7 +128,8 @@ def _installed_version(dist: str) -> str | None:
 
 def model_key(model_name: str, factory: Callable[..., Any], params: dict, train: SampleSet,
               valid: SampleSet | None, feature_names: list[str], seed: int | None, device: str = "",
-              threads: int | None = None) -> str | None:
+              threads: int | None = None, previous: str | None = None) -> str | None:
+    """The key also holds ``previous``: the key of the model a warm-started fit starts from."""
     """The cache key of a model fitted on ``train``/``valid``; None when the model's code version is unknown."""
     code = code_version(factory)
     if code is None:
@@ -138,7 +139,7 @@ def model_key(model_name: str, factory: Callable[..., Any], params: dict, train:
              for name, s in (("train", train), ("valid", valid))}
     parts = {"format": FORMAT, "model": model_name, "params": stable(params), "seed": seed, "code": code,
              "features": list(feature_names), "window": train.window, "dates": dates,
-             "data": data_fingerprint(train, valid), "device": device, "threads": threads,
+             "data": data_fingerprint(train, valid), "device": device, "threads": threads, "previous": previous,
              "versions": versions}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

@@ -42,6 +42,7 @@ def gradient_flow(model: TorchSequenceModel, samples: SampleSet, n: int = 512, s
     try:
         with flags, torch.enable_grad():
             pred = net(x)
+            pred = pred[:, 0] if pred.ndim == 2 else pred  # the main head
             if samples.targets is not None:
                 target = torch.from_numpy(samples.targets[idx]).to(model.device)
                 dates = torch.from_numpy(samples.t[idx]).to(model.device)

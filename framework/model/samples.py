@@ -14,9 +14,10 @@ class SampleSet:
 
     ``labels`` are raw forward excess returns (for IC); ``targets`` the per-date
     normalised labels models train on (z-scores or centred ranks, ``Strategy.target``).
-    Both are None at prediction time. ``features`` may hold NaN (an asset before it
-    listed, a missing factor): ``transform`` (or the per-date normalisation that made
-    the array) turns them into 0, so gathered windows are finite.
+    Both are None at prediction time. ``aux_labels`` and ``aux_targets`` (B, K) are the same
+    at a model's auxiliary horizons (``aux_horizons``), when it has any. ``features`` may hold
+    NaN (an asset before it listed, a missing factor): ``transform`` (or the per-date
+    normalisation that made the array) turns them into 0, so gathered windows are finite.
     """
 
     features: np.ndarray  # (T, N, F) float32: per-date normalised, or raw with NaN for ``transform`` to handle
@@ -26,6 +27,8 @@ class SampleSet:
     labels: np.ndarray | None = None
     targets: np.ndarray | None = None
     transform: object = None  # callable on gathered windows [B, L, F] (window-relative features, robust scaling)
+    aux_labels: np.ndarray | None = None  # (B, K) raw labels at the auxiliary horizons
+    aux_targets: np.ndarray | None = None  # (B, K) per-date normalised, what auxiliary heads train on
 
     def __post_init__(self) -> None:
         if len(self.t) and self.t.min() < self.window - 1:
@@ -55,9 +58,10 @@ class SampleSet:
                                for s in range(0, len(self), chunk)] or [np.zeros((0, self.n_features), np.float32)])
 
     def subset(self, sel: np.ndarray) -> SampleSet:
-        return SampleSet(self.features, self.window, self.t[sel], self.i[sel],
-                         None if self.labels is None else self.labels[sel],
-                         None if self.targets is None else self.targets[sel], self.transform)
+        def pick(a):
+            return None if a is None else a[sel]
+        return SampleSet(self.features, self.window, self.t[sel], self.i[sel], pick(self.labels), pick(self.targets),
+                         self.transform, pick(self.aux_labels), pick(self.aux_targets))
 
     def batches(self, batch_size: int, rng: np.random.Generator | None = None):
         """Yield index arrays of at most ``batch_size``; shuffled when ``rng`` is given."""

@@ -20,6 +20,7 @@ and ``target`` are float32[B], ``dates`` int64[B] date indices (for per-date los
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -144,11 +145,31 @@ class TorchSequenceModel(Model):
         "seed": 0,
         "device": "auto",
         "max_train_samples": None,  # sub-sample training set per epoch (None = all)
+        "aux_horizons": None,  # e.g. [2, 5]: extra heads trained on the labels at those horizons (TCTS's idea)
+        "aux_weight": 0.5,  # weight of the auxiliary heads' mean loss beside the main head's
+        "warm_start": False,  # each walk-forward refit starts from the previous model's weights
+        "warm_epochs": None,  # epochs of a warm-started refit (None: a quarter of ``epochs``, at least 1)
     }
 
-    def build_network(self, n_features: int) -> nn.Module:
-        """Return a module mapping float32[B, L, F] to float32[B]."""
+    def build_network(self, n_features: int, n_outputs: int = 1) -> nn.Module:
+        """Return a module mapping float32[B, L, F] to float32[B] (``n_outputs`` 1) or [B, n_outputs]: one
+        column per head, the main one first (``aux_horizons``). A network that takes no ``n_outputs`` works for
+        everything but auxiliary horizons."""
         raise NotImplementedError
+
+    @property
+    def n_outputs(self) -> int:
+        return 1 + len(self.params["aux_horizons"] or ())
+
+    def _network(self, n_features: int) -> nn.Module:
+        if self.n_outputs == 1:
+            return self.build_network(n_features)
+        return self.build_network(n_features, n_outputs=self.n_outputs)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output as [B, n_outputs]."""
+        out = self.network(x)
+        return out[:, None] if out.ndim == 1 else out
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -161,6 +182,15 @@ class TorchSequenceModel(Model):
         if p["batching"] not in BATCHING:
             raise ValueError(f"{type(self).__name__}: batching must be one of {BATCHING}, got {p['batching']!r}")
         _check_numbers(type(self).__name__, p)
+        aux = p["aux_horizons"]
+        if aux is not None:
+            if not isinstance(aux, (list, tuple)) or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1
+                                                            for h in aux):
+                raise ValueError(f"{type(self).__name__}: aux_horizons must be a list of horizons in bars, e.g. "
+                                 f"[2, 5]; got {aux!r}")
+            if aux and "n_outputs" not in inspect.signature(self.build_network).parameters:
+                raise ValueError(f"{type(self).__name__}: aux_horizons needs a network with several heads, but its "
+                                 "build_network takes no n_outputs")
         self.network: nn.Module | None = None
         self.device = pick_device(p["device"])
         self.history: list[dict] = []
@@ -205,8 +235,13 @@ class TorchSequenceModel(Model):
             raise ValueError("no training samples: widen the training window or start the test later")
         torch.manual_seed(p["seed"])
         rng = np.random.default_rng(p["seed"])
-        self.n_features = train.n_features
-        self.network = self.build_network(train.n_features).to(self.device)
+        warm = bool(p["warm_start"]) and self.network is not None  # restored from the previous refit
+        if warm and self.n_features != train.n_features:
+            raise ValueError(f"{type(self).__name__}: a warm start needs the same features as the previous fit")
+        if not warm:
+            self.n_features = train.n_features
+            self.network = self._network(train.n_features).to(self.device)
+        epochs = (p["warm_epochs"] or max(1, p["epochs"] // 4)) if warm else p["epochs"]
         opt = torch.optim.Adam(self.network.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
         clip = p["clip_norm"]
         loss_fn = self.loss_fn
@@ -214,7 +249,8 @@ class TorchSequenceModel(Model):
         by_ic = p["early_stop"] == "ic" and has_valid
         best, best_state, best_epoch, stale = np.inf, None, -1, 0
         self.history = []
-        for epoch in range(p["epochs"]):
+        aux_weight = float(p["aux_weight"]) if self.n_outputs > 1 else 0.0
+        for epoch in range(epochs):
             t0 = time.perf_counter()
             self.network.train()
             losses, norms, clipped, steps = [], [], 0, 0
@@ -226,7 +262,12 @@ class TorchSequenceModel(Model):
                 y = torch.from_numpy(pool.targets[idx]).to(self.device)
                 d = torch.from_numpy(pool.t[idx]).to(self.device)
                 opt.zero_grad(set_to_none=True)
-                loss = loss_fn(self.network(x), y, d)
+                out = self._forward(x)
+                loss = loss_fn(out[:, 0], y, d)
+                if aux_weight:
+                    aux = torch.from_numpy(pool.aux_targets[idx]).to(self.device)
+                    loss = loss + aux_weight * torch.stack([loss_fn(out[:, k + 1], aux[:, k], d)
+                                                            for k in range(aux.shape[1])]).mean()
                 loss.backward()
                 norm = torch.nn.utils.clip_grad_norm_(self.network.parameters(), clip if clip else float("inf"))
                 clipped += int(bool(clip) and float(norm) > clip)
@@ -241,7 +282,7 @@ class TorchSequenceModel(Model):
                       "seconds": time.perf_counter() - t0}
             self.history.append(record)
             if log is not None:
-                log(f"  {type(self).__name__} seed {p['seed']} epoch {epoch + 1}/{p['epochs']}: train loss "
+                log(f"  {type(self).__name__} seed {p['seed']} epoch {epoch + 1}/{epochs}{' (warm)' if warm else ''}: train loss "
                          f"{record['train_loss']:.4f}, valid loss {valid_loss:.4f}, valid IC {valid_ic:.4f} "
                          f"({record['seconds']:.1f}s)")
             if by_ic:
@@ -269,7 +310,7 @@ class TorchSequenceModel(Model):
         out = np.empty(len(samples), dtype=np.float32)
         with torch.no_grad():
             for idx in samples.batches(self.params["batch_size"] * 4):
-                out[idx] = self.network(self._tensor(samples, idx)).float().cpu().numpy()
+                out[idx] = self._forward(self._tensor(samples, idx))[:, 0].float().cpu().numpy()
         return out
 
     # ---- the rest of the model contract ---------------------------------------------------------

@@ -98,6 +98,9 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
 
     pin_threads(threads)
     strategy = cls(**overrides)
+    if strategy.model_params.get("warm_start"):  # each refit starts from the previous one: nothing to fan out
+        (say or (lambda line: None))("warm-started refits depend on each other: running them in order here")
+        return run_backtest(cls, data=data, out=out, threads=threads, **run_kwargs, **overrides)
     ref = StrategyRef.of(cls)
     uri = data if data is not None else strategy.data
     panel = panel_for(uri, cls) if isinstance(uri, str) else uri

@@ -1,6 +1,6 @@
 """A model plugin in a few lines: a one-layer temporal convolution (the README's example).
 
-Use it with:  seqalpha run strategies/lstm_topk.py --plugins-dir examples/plugins --set model=tcn
+Use it with:  seqalpha run strategies/lstm_topk.py --plugins-dir examples/plugins --set model=tiny_conv
 """
 
 from torch import nn
@@ -19,7 +19,7 @@ class TinyConv(nn.Module):
         return self.head(h[:, :, -1]).squeeze(-1)
 
 
-class TCN(TorchSequenceModel):
+class TinyConvModel(TorchSequenceModel):
     """A one-layer temporal convolution read at the last step."""
 
     defaults = {**TorchSequenceModel.defaults, "channels": 16}
@@ -30,4 +30,4 @@ class TCN(TorchSequenceModel):
 
 @hookimpl
 def register_models(register):
-    register("tcn", TCN)
+    register("tiny_conv", TinyConvModel)

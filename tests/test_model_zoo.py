@@ -1,0 +1,131 @@
+"""The model zoo (alstm, tcn, transformer), auxiliary horizons with their embargo, and warm-started retrains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from framework import Model, Strategy, hookimpl, panel_from_frame, run_backtest
+from framework.backtest import trainer as trainer_module
+from plugins.synthetic import make_synthetic_panel
+from plugins.tcn import TCNNet
+from tests.conftest import noise_frame
+
+PLANTED = make_synthetic_panel(assets=30, days=420, seed=1, lag=5, strength=0.5)
+
+
+class Planted(Strategy):
+    data = "synthetic"
+    window = 10
+    horizon = 1
+    factors = ["signal"]
+    rebalance = "W"
+    retrain = None
+    min_train_bars = 250
+    portfolio_params = {"k": 5}
+    cache = False
+
+
+@pytest.mark.parametrize(("model", "params"), [
+    ("alstm", {"hidden_size": 16, "epochs": 6, "lr": 3e-3}),
+    ("alstm", {"hidden_size": 16, "epochs": 6, "lr": 3e-3, "rnn_type": "gru", "gate_init": "chrono"}),
+    ("tcn", {"hidden_size": 16, "epochs": 6, "lr": 3e-3}),
+    ("transformer", {"hidden_size": 16, "epochs": 6, "lr": 3e-3}),
+])
+def test_each_model_finds_a_signal_five_bars_back(model, params):
+    res = run_backtest(Planted, data=PLANTED, progress=False, model=model, model_params={**params, "patience": 6})
+    assert res.metrics["rank_ic"] > 0.15, (model, res.metrics["rank_ic"])  # the oracle is about 0.45 here
+
+
+def test_the_tcn_sees_the_whole_window():
+    for window in (2, 10, 30, 60, 61):
+        assert TCNNet(3, 4, 3, window, 0.0).receptive_field >= window
+
+
+def test_the_models_are_listed(capsys):
+    from framework.cli import main
+
+    main(["models"])
+    out = capsys.readouterr().out
+    for name in ("alstm", "tcn", "transformer", "lstm", "gru", "rnn", "linear"):
+        assert any(line.startswith(name + " ") for line in out.splitlines()), name
+
+
+def test_auxiliary_heads_train_and_score_with_the_main_head():
+    res = run_backtest(Planted, data=PLANTED, progress=False, model="gru",
+                       model_params={"hidden_size": 16, "epochs": 6, "lr": 3e-3, "patience": 6, "aux_horizons": [2, 5]})
+    assert res.metrics["rank_ic"] > 0.15
+    with pytest.raises(Exception, match="aux_horizons must be a list"):
+        run_backtest(Planted, data=PLANTED, progress=False, model="gru", model_params={"aux_horizons": 5})
+
+
+class AuxMemoriser(Model):
+    """Remembers each asset's latest auxiliary label (5 bars ahead) and scores with it."""
+
+    defaults = {"aux_horizons": [5]}
+
+    def fit(self, train, valid):
+        order = np.argsort(train.t, kind="stable")
+        self.last = dict(zip(train.i[order], train.aux_labels[order, 0]))
+        return {}
+
+    def predict(self, samples):
+        return np.array([self.last.get(i, 0.0) for i in samples.i], dtype=np.float64)
+
+
+class Memorising(Strategy):
+    model = "aux_memoriser"
+    window = 5
+    horizon = 1
+    rebalance = "D"
+    retrain = 1
+    valid_fraction = 0.0
+    min_train_bars = 40
+    cache = False
+
+
+class Plugin:
+    @staticmethod
+    @hookimpl
+    def register_models(register):
+        register("aux_memoriser", AuxMemoriser)
+
+
+def _noise():
+    return panel_from_frame(noise_frame(n_dates=160, n_assets=30, seed=7), source="noise")
+
+
+def test_the_embargo_is_the_longest_horizon_trained_on(monkeypatch):
+    """Labels 5 bars ahead are known 6 bars later: trained on with the main horizon's embargo (2 bars), they hold
+    the next bar's return and the memoriser's IC jumps; with the longest horizon's it gets nothing."""
+    safe = run_backtest(Memorising, data=_noise(), plugins=[Plugin], progress=False)
+    assert abs(safe.metrics["ic"]) < 0.06, safe.metrics["ic"]
+    real_init = trainer_module.Trainer.__init__
+
+    def main_horizon_only(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        self.embargo = self.strategy.horizon  # the bug this test guards against
+
+    monkeypatch.setattr(trainer_module.Trainer, "__init__", main_horizon_only)
+    leaky = run_backtest(Memorising, data=_noise(), plugins=[Plugin], progress=False)
+    assert leaky.metrics["ic"] > 0.2, leaky.metrics["ic"]
+
+
+class Walk(Planted):
+    retrain = "MS"
+    min_train_bars = 200
+
+
+def test_warm_starts_train_fewer_epochs_from_the_previous_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path / "cache"))
+    params = {"hidden_size": 8, "epochs": 8, "patience": 8, "lr": 3e-3}
+    cold = run_backtest(Walk, data=PLANTED, progress=False, model="gru", model_params=params)
+    warm = run_backtest(Walk, data=PLANTED, progress=False, model="gru",
+                        model_params={**params, "warm_start": True, "warm_epochs": 2}, cache=True)
+    epochs = warm.training.groupby("retrain_date")["epoch"].count().tolist()
+    assert epochs[0] == 8 and set(epochs[1:]) == {2}  # the first fit is cold, the later ones warm
+    assert cold.training.groupby("retrain_date")["epoch"].count().tolist() == [8] * len(epochs)
+    again = run_backtest(Walk, data=PLANTED, progress=False, model="gru",
+                         model_params={**params, "warm_start": True, "warm_epochs": 2}, cache=True)
+    assert again.metrics["n_cache_hits"] == again.metrics["n_model_fits"]  # chained keys find every model
+    np.testing.assert_array_equal(again.scores["score"], warm.scores["score"])
