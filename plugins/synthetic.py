@@ -23,13 +23,17 @@ from framework.data import DataError, Panel
 from framework.hookspecs import hookimpl
 
 DEFAULTS = {"assets": 60, "days": 700, "seed": 0, "lag": 20, "strength": 0.3, "noise_factors": 3,
-            "sigma": 0.02, "late_frac": 0.15, "delist_frac": 0.1, "start": "2018-01-01"}
+            "sigma": 0.02, "late_frac": 0.15, "delist_frac": 0.1, "start": "2018-01-01", "form": "lag"}
 
 
 def make_synthetic_panel(assets: int = 60, days: int = 700, seed: int = 0, lag: int = 20, strength: float = 0.3,
                          noise_factors: int = 3, sigma: float = 0.02, late_frac: float = 0.15,
-                         delist_frac: float = 0.1, start: str = "2018-01-01") -> Panel:
+                         delist_frac: float = 0.1, start: str = "2018-01-01", form: str = "lag") -> Panel:
     """Generate the documented synthetic panel (see module docstring); same arguments, same panel."""
+    if form == "mixed":
+        return make_mixed_panel(assets, days, seed, strength, sigma, late_frac, delist_frac, start)
+    if form != "lag":
+        raise DataError(f"synthetic: form must be 'lag' or 'mixed', got {form!r}")
     if assets < 2 or days < lag + 10:
         raise DataError(f"synthetic: need assets >= 2 and days >= lag + 10 (got assets={assets}, days={days}, lag={lag})")
     rng = np.random.default_rng(seed)
@@ -60,6 +64,62 @@ def make_synthetic_panel(assets: int = 60, days: int = 700, seed: int = 0, lag: 
     assets_ids = [f"S{i:04d}" for i in range(N)]
     return Panel(dates=dates, assets=assets_ids, fields=tuple(fields), values=values, name="synthetic",
                  meta={"planted_lag": lag, "strength": strength, "seed": seed})
+
+
+MIXED_LAG, MIXED_MA = 15, 20
+
+
+def mixed_alpha(signal: np.ndarray, level: np.ndarray, fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """The mixed form's expected excess return known at t (the oracle's score), from the panel's own factors:
+    ``signal`` 15 bars back, minus the deviation of ``level`` from its 20-bar mean, and ``fa`` x ``fb``; each
+    part scaled to unit variance, their sum over sqrt(3). NaN where a part is not known yet."""
+    T = signal.shape[0]
+    back = np.full(signal.shape, np.nan)
+    back[MIXED_LAG:] = signal[: T - MIXED_LAG]
+    deviation = level - pd.DataFrame(level).rolling(MIXED_MA).mean().to_numpy()
+    deviation /= np.nanstd(deviation)
+    interaction = fa * fb
+    return (back - deviation + interaction) / np.sqrt(3.0)
+
+
+def make_mixed_panel(assets: int, days: int, seed: int, strength: float, sigma: float, late_frac: float,
+                     delist_frac: float, start: str) -> Panel:
+    """Three signal forms at once (``synthetic?form=mixed``), for judging a model's defaults:
+
+    * ``signal``'s value 15 bars back (memory),
+    * minus ``level``'s deviation from its 20-bar moving average (a random walk that reverts: a shape in time),
+    * ``fa`` times ``fb`` (an interaction of two factors).
+
+    Their normalised sum at t moves the return from t+1 to t+2, the first bar a decision at t earns: the
+    oracle's score. ``meta["oracle_rank_ic"]`` is its mean rank IC against the h=1 label.
+    """
+    rng = np.random.default_rng(seed)
+    T, N = days, assets
+    signal = rng.standard_normal((T, N))
+    level = np.cumsum(rng.standard_normal((T, N)), axis=0)
+    fa, fb = rng.standard_normal((T, N)), rng.standard_normal((T, N))
+    alpha = np.nan_to_num(mixed_alpha(signal, level, fa, fb))
+    market = 0.0003 + 0.01 * rng.standard_normal(T)
+    beta = rng.uniform(0.6, 1.4, N)
+    ret = np.zeros((T, N))
+    ret[1:] = beta * market[1:, None] + sigma * rng.standard_normal((T - 1, N))
+    ret[2:] += strength * sigma * alpha[:-2]  # known at t, earned from t+1 to t+2
+    close = 10.0 * np.exp(np.cumsum(np.log1p(ret), axis=0)) * rng.uniform(0.5, 5, N)
+    values = np.stack([close, rng.lognormal(12, 0.5, (T, N)), signal, level, fa, fb], axis=-1).astype(np.float32)
+    order = rng.permutation(N)
+    n_late, n_delist = int(N * late_frac), int(N * delist_frac)
+    for i in order[:n_late]:
+        values[: rng.integers(T // 10, T // 2), i, :] = np.nan
+    for i in order[n_late:n_late + n_delist]:
+        values[rng.integers(T // 2, T - T // 10):, i, :] = np.nan
+    label = ret[2:] - np.nanmean(ret[2:], axis=1, keepdims=True)  # the h=1 label of bars 0..T-3
+    listed = np.isfinite(values[:-2, :, 0])
+    ics = [pd.Series(alpha[t][listed[t]]).corr(pd.Series(label[t][listed[t]]), method="spearman")
+           for t in range(MIXED_MA + MIXED_LAG, T - 2) if listed[t].sum() > 2]
+    return Panel(dates=pd.bdate_range(start, periods=T), assets=[f"S{i:04d}" for i in range(N)],
+                 fields=("close", "volume", "signal", "level", "fa", "fb"), values=values, name="synthetic-mixed",
+                 meta={"form": "mixed", "strength": strength, "seed": seed,
+                       "oracle_rank_ic": float(np.nanmean(ics))})
 
 
 def load_synthetic(location: str, options: dict[str, str]) -> Panel:
