@@ -58,7 +58,8 @@ def simulate(eng, strategy, dataset: Dataset, calendar: WalkForward, decisions: 
                       sell_cost=strategy.sell_cost, min_cost=strategy.min_cost)
     wanted = {"start": calendar.t0 + 1, "init_cash": strategy.init_cash, "costs": costs,
               "limit_threshold": strategy.limit_threshold, "delist_after": strategy.delist_after,
-              "periods_per_year": metrics.periods_per_year(panel.dates[cut])}
+              "periods_per_year": metrics.periods_per_year(panel.dates[cut]),
+              "lot_size": getattr(strategy, "lot_size", None)}
     accepted = inspect.signature(eng.simulate).parameters
     return eng.simulate(panel.dates[cut], panel.assets, panel.close[cut], dataset.exec_price[cut],
                         panel.tradable()[cut], decisions, **{k: v for k, v in wanted.items() if k in accepted})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..backtest.run import _strategy_plugins
+from ..backtest.run import strategy_plugins
 from ..data import Panel, load_panel
 from ..plugins import collect_registries, run_manager
 from ..strategy import Strategy
@@ -19,7 +19,7 @@ def run_audit(strategy_cls: type[Strategy], data=None, overrides: dict | None = 
     overrides = dict(overrides or {})
     say = say or (lambda line: None)
     strategy = strategy_cls(**overrides)
-    plugins = [*plugins, *_strategy_plugins(strategy)]
+    plugins = [*plugins, *strategy_plugins(strategy)]
     registries = collect_registries(run_manager(*plugins))
     data = data if data is not None else strategy.data
     say(f"loading {data if isinstance(data, str) else data.name}")

@@ -60,7 +60,7 @@ def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None =
     if resume and out is None:
         raise StrategyError("resume=True needs the run directory (out=...) of the run to continue")
     pin_threads(threads)
-    manager = run_manager(*plugins, *_strategy_plugins(strategy))
+    manager = run_manager(*plugins, *strategy_plugins(strategy))
     registries = collect_registries(manager)
     model_entry = registries.models.get(strategy.model)
     _check_model_params(strategy, model_entry)  # before a run folder is made or data is loaded
@@ -205,7 +205,7 @@ def _check_writable(out) -> None:
         raise StrategyError(f"the run directory {folder} cannot be written: {exc.strerror or exc}") from None
 
 
-def _strategy_plugins(strategy: Strategy) -> list[object]:
+def strategy_plugins(strategy: Strategy) -> list[object]:
     """The strategy's module, when it holds @hookimpl functions (registered for this run only)."""
     module = sys.modules.get(type(strategy).__module__)
     has = module is not None and any(hasattr(getattr(module, n, None), "seqalpha_impl") for n in dir(module))

@@ -37,6 +37,14 @@ class Retrain:
     gradient_flow: list[dict] = field(default_factory=list)
 
 
+def member_seeds(strategy: Strategy, factory) -> list[int]:
+    """The seeds of the models one retrain fits: every ensemble seed, only the first for a model that takes no
+    seed (it is fitted once and shared), or the strategy's seed."""
+    if not strategy.seeds:
+        return [strategy.seed]
+    return list(strategy.seeds) if takes_seed(factory) else list(strategy.seeds[:1])
+
+
 class Trainer:
     """Fits the model of each retrain: the walk-forward slices, one member per seed, the model cache."""
 
@@ -95,8 +103,7 @@ class Trainer:
         """(parameters, seed) of each model one retrain fits: one per ensemble seed, or the single model."""
         if self.strategy.seeds:
             ensemble = SeedEnsemble(self.entry.factory, self.params, self.strategy.seeds)
-            seeds = self.strategy.seeds if takes_seed(self.entry.factory) else self.strategy.seeds[:1]
-            return [(ensemble.member_params(s), s) for s in seeds]
+            return [(ensemble.member_params(s), s) for s in member_seeds(self.strategy, self.entry.factory)]
         return [(self.params, self.params.get("seed", self.strategy.seed))]
 
     def fit_member(self, params: dict, train: SampleSet, valid: SampleSet | None, seed: int,

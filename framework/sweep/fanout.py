@@ -36,7 +36,7 @@ class FitTask:
 
 def _trainer(task: FitTask):
     from ..backtest.dataset import Dataset
-    from ..backtest.run import _strategy_plugins
+    from ..backtest.run import strategy_plugins
     from ..backtest.trainer import Trainer
     from ..model import ModelCache, takes_seed
     from ..plugins import collect_registries, run_manager
@@ -44,7 +44,7 @@ def _trainer(task: FitTask):
 
     cls = task.strategy.load()
     strategy = cls(**task.overrides)
-    registries = collect_registries(run_manager(*_strategy_plugins(strategy)))
+    registries = collect_registries(run_manager(*strategy_plugins(strategy)))
     data = task.data if task.data is not None else strategy.data
     panel = panel_for(data, cls) if isinstance(data, str) else data
     key = (data if isinstance(data, str) else id(data), repr(sorted(strategy.params().items())))
@@ -126,12 +126,10 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
 
 
 def _member_count(strategy: Strategy) -> int:
-    """Models one retrain fits: one per ensemble seed (one in all for a model without a seed), else one."""
-    from ..backtest.run import _strategy_plugins
-    from ..model import takes_seed
+    """Models one retrain fits (Trainer.members)."""
+    from ..backtest.run import strategy_plugins
+    from ..backtest.trainer import member_seeds
     from ..plugins import collect_registries, run_manager
 
-    if not strategy.seeds:
-        return 1
-    entry = collect_registries(run_manager(*_strategy_plugins(strategy))).models.get(strategy.model)
-    return len(strategy.seeds) if takes_seed(entry.factory) else 1
+    entry = collect_registries(run_manager(*strategy_plugins(strategy))).models.get(strategy.model)
+    return len(member_seeds(strategy, entry.factory))

@@ -76,14 +76,12 @@ def sweep(strategy: type[Strategy], grid: dict[str, list] | None = None, seeds: 
         _write_results(out, specs, rows)
 
     _write_results(out, specs, rows)
-    if not tasks:
-        pass
-    elif client is None and workers is None and scheduler is None:
+    if tasks and client is None and workers is None and scheduler is None:
         for k, task in enumerate(tasks):
             say(f"run {k + 1}/{len(tasks)}: {task.name}")
             record(run_task(task))
             _status(say, rows, len(specs), 0)
-    else:
+    elif tasks:
         _on_cluster(tasks, record, rows, len(specs), client, workers, scheduler, threads, scatter_data, data, say)
     table = _write_results(out, specs, rows)
     from .summary import write_summary
@@ -106,14 +104,14 @@ def _extra(spec: RunSpec) -> dict:
 def _finished_rows(out: Path, strategy: type[Strategy], specs: list[RunSpec], data, threads: int) -> dict[str, dict]:
     """Rows of runs whose directory is complete (metrics.json) for the same configuration, seed, data, thread
     count and code; a complete run missing only its report gets the report rebuilt."""
-    from ..backtest.run import _strategy_plugins, code_versions
+    from ..backtest.run import code_versions, strategy_plugins
     from ..plugins import collect_registries, run_manager
     from ..runs.compare import flat_metrics
 
     previous = {}
     if (out / RESULTS).exists():
         previous = {r["run_dir"]: r for r in pd.read_parquet(out / RESULTS).to_dict("records")}
-    models = collect_registries(run_manager(*_strategy_plugins(strategy()))).models
+    models = collect_registries(run_manager(*strategy_plugins(strategy()))).models
     rows = {}
     for spec in specs:
         folder = out / spec.name

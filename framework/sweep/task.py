@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data import Panel, load_panel, parse_uri
+from ..data import DataError, Panel, load_panel, parse_uri
 from ..strategy import Strategy, load_strategy_file
 
 #: Panels this process has loaded, by data URI: a worker reads each data folder once for all its runs.
@@ -67,14 +67,14 @@ def worker_address() -> str:
 def panel_for(uri: str, strategy: type[Strategy]) -> Panel:
     """The panel of ``uri``, loaded once per process; a path this worker cannot see is named as such."""
     if uri not in _PANELS:
-        from ..backtest.run import _strategy_plugins
+        from ..backtest.run import strategy_plugins
         from ..plugins import collect_registries, run_manager
 
         scheme, location, _ = parse_uri(uri)
         if location and not Path(location).expanduser().exists():
-            raise FileNotFoundError(f"data {uri!r}: {location} is not visible on worker {worker_address()}: put the "
+            raise DataError(f"data {uri!r}: {location} is not visible on worker {worker_address()}: put the "
                                     "data on storage every worker sees, or pass --scatter-data to ship the panel")
-        sources = collect_registries(run_manager(*_strategy_plugins(strategy()))).data_sources
+        sources = collect_registries(run_manager(*strategy_plugins(strategy()))).data_sources
         _PANELS[uri] = load_panel(uri, sources)
     return _PANELS[uri]
 
