@@ -1,6 +1,7 @@
 """Do a model's default parameters learn three signal forms at once? Rank IC as a share of the oracle's.
 
     python benchmarks/mixed_defaults.py [--model lstm] [--seeds 0 1] [--configs "zscore default" ...]
+                                        [--extra NAME "{overrides}"] [--parts] [--assets 60 --days 700]
 
 The panel is `synthetic?form=mixed` (60 assets x 700 days): a factor's value 15 bars back, a
 level's deviation from its 20-bar mean, and the product of two factors, summed (see
@@ -12,12 +13,16 @@ year, model cache off. Prints one line per configuration and panel seed (about 2
 from __future__ import annotations
 
 import argparse
+import ast
 import time
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
-from framework import Strategy, run_backtest
+from framework import Strategy, hookimpl, run_backtest
+from plugins.recurrent import LSTM, RecurrentNet, gates
 from plugins.synthetic import MIXED_LAG, MIXED_MA, make_synthetic_panel
 
 CONFIGS = {
@@ -27,6 +32,35 @@ CONFIGS = {
     "zscore chrono": {"normalize": "zscore", "model_params": {"gate_init": "chrono"}},
     "robust chrono": {"normalize": "robust", "model_params": {"gate_init": "chrono"}},
 }
+
+
+class WithPosition(nn.Module):
+    """Appends a "bars to the window's end" channel (-1 at the first step, 0 at the last) to the inputs."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pos = torch.linspace(-1.0, 0.0, x.shape[1], dtype=x.dtype, device=x.device)
+        return self.net(torch.cat([x, pos[None, :, None].expand(x.shape[0], -1, 1)], dim=2))
+
+
+class PositionLSTM(LSTM):
+    """The experiment ``--model poslstm``: the built-in LSTM told where in the window each step is."""
+
+    def build_network(self, n_features: int, n_outputs: int = 1) -> nn.Module:
+        p = self.params
+        net = RecurrentNet(nn.LSTM, n_features + 1, p["hidden_size"], p["num_layers"], p["dropout"], n_outputs)
+        gates(net.rnn, p["gate_init"], getattr(self, "window", 2))
+        return WithPosition(net)
+
+
+class ExperimentModels:
+    @staticmethod
+    @hookimpl
+    def register_models(register):
+        register("poslstm", PositionLSTM)
 
 
 class Mixed(Strategy):
@@ -62,18 +96,30 @@ def main() -> None:
     ap.add_argument("--model", default="lstm")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--extra", nargs=2, action="append", default=[], metavar=("NAME", "OVERRIDES"),
+                    help="another configuration: a name and a dict literal of strategy overrides, e.g. "
+                         "chrono+ic \"{'model_params': {'gate_init': 'chrono', 'early_stop': 'ic'}}\"")
+    ap.add_argument("--parts", action="store_true", help="split every run's scores over the three parts")
+    ap.add_argument("--assets", type=int, default=60)
+    ap.add_argument("--days", type=int, default=700)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads per run")
     args = ap.parse_args()
+    configs = {name: CONFIGS[name] for name in args.configs if not args.extra}
+    configs.update({name: ast.literal_eval(text) for name, text in args.extra})
     last = None
     for seed in args.seeds:
-        panel = make_synthetic_panel(form="mixed", seed=seed)
+        panel = make_synthetic_panel(assets=args.assets, days=args.days, form="mixed", seed=seed)
         oracle = panel.meta["oracle_rank_ic"]
-        for name in args.configs:
+        for name, overrides in configs.items():
             t0 = time.perf_counter()
-            res = run_backtest(Mixed, data=panel, progress=False, model=args.model, seed=seed, **CONFIGS[name])
+            res = run_backtest(Mixed, data=panel, progress=False, model=args.model, seed=seed,
+                               threads=args.threads, plugins=[ExperimentModels], **overrides)
             ric = res.metrics["rank_ic"]
             print(f"{args.model} {name:16s} panel seed {seed}: rank IC {ric:.3f}, oracle {oracle:.3f}, share "
                   f"{ric / oracle:.2f} ({time.perf_counter() - t0:.0f} s)", flush=True)
             last = (panel, res.scores)
+            if args.parts:
+                print("    parts:", ", ".join(f"{k} {v:.2f}" for k, v in parts(*last).items()), flush=True)
     if last is not None:
         print("scores of the last run against each part:",
               ", ".join(f"{k} {v:.2f}" for k, v in parts(*last).items()))
