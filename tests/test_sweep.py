@@ -75,6 +75,18 @@ def test_grid_and_seed_errors_are_one_line_before_any_work(strategy_file):
     assert main(["sweep", str(strategy_file), "--grid", "windw=[5]", "--out", "x"]) == 2
 
 
+def test_a_grid_of_whole_dicts_that_differ_only_at_the_end_gets_distinct_folders(strategy_file):
+    """Folder names are cut at 180 characters; a digest of the whole point keeps long grid values apart."""
+    cls, _ = load_strategy_file(strategy_file)
+    long = {**cls.model_params, "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0,
+            "clip_norm": 3.0, "early_stop": "ic", "max_train_samples": 100_000}
+    grid = {"model_params": [{**long, "aux_horizons": [2, 5]}, {**long, "warm_start": True}, long]}
+    specs = plan_runs(cls, grid, [0, 1])
+    assert all(len(s.name) <= 180 for s in specs) and any(len(",".join(map(str, s.point))) > 180 for s in specs)
+    assert len({s.name for s in specs}) == 6
+    assert [s.name for s in plan_runs(cls, grid, [0, 1])] == [s.name for s in specs]  # the same names on --resume
+
+
 def test_serial_sweep_then_resume_runs_only_what_is_missing(strategy_file, tmp_path):
     cls, _ = load_strategy_file(strategy_file)
     out = tmp_path / "serial"

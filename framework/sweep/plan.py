@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -87,8 +88,11 @@ def plan_runs(strategy: type[Strategy], grid: dict[str, list], seeds: list[int] 
 def run_name(point: tuple[tuple[str, Any], ...], seed: int | None) -> str:
     """A folder name for a run: key-value pairs then the seed, safe on every file system."""
     parts = [f"{k}={_short(v)}" for k, v in point] + ([f"seed={seed}"] if seed is not None else [])
-    name = ",".join(parts) or "run"
-    return "".join(c if c.isalnum() or c in "=,._-" else "_" for c in name)[:180]
+    name = "".join(c if c.isalnum() or c in "=,._-" else "_" for c in ",".join(parts) or "run")
+    if len(name) <= 180:
+        return name
+    # Too long for a folder name (a grid of whole dicts): cut it, and keep it unique with a digest of the full name.
+    return f"{name[:168]}-{hashlib.sha256(name.encode()).hexdigest()[:11]}"
 
 
 def _short(value: Any) -> str:
