@@ -40,7 +40,9 @@ def run_one(name: str, seed: int, workers: int, out: Path) -> dict:
     wall = time.perf_counter() - t0
     metrics = json.loads((out / "metrics.json").read_text())
     config = json.loads((out / "config.json").read_text())
-    if config["params"]["seed"] != seed or config["params"]["cache"]:
+    # With --workers the loop reads the fits back from the run's own fresh temporary cache (framework/sweep/fanout.py),
+    # so config.json says cache=True there; a serial run must say False.
+    if config["params"]["seed"] != seed or (workers <= 1 and config["params"]["cache"]):
         raise RuntimeError(f"{out}: config.json says seed {config['params']['seed']}, cache {config['params']['cache']}")
     row = {"strategy": name, "model": config["params"]["model"], "seed": seed, "wall_seconds": round(wall, 1)}
     row.update({k: metrics[k] for k in COLUMNS if k in metrics})
@@ -55,9 +57,10 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--runs", default=str(ROOT / "runs" / "csi300_seeds"), help="where the run folders go")
+    ap.add_argument("--csv", type=Path, default=CSV)
     args = ap.parse_args()
     names = args.strategies or list(dict.fromkeys([args.chosen, "csi300_lstm", "csi300_gru"]))
-    table = pd.read_csv(CSV) if CSV.exists() else pd.DataFrame(columns=COLUMNS)
+    table = pd.read_csv(args.csv) if args.csv.exists() else pd.DataFrame(columns=COLUMNS)
     done = set(zip(table["strategy"], table["seed"].astype(int)))
     for seed in args.seeds:  # seed-major: an interrupted table still compares the strategies on the same seeds
         for name in names:
@@ -66,7 +69,8 @@ def main() -> None:
             row = run_one(name, seed, args.workers, Path(args.runs) / f"{name}-seed{seed}")
             row["chosen"] = name == args.chosen
             table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)[COLUMNS]
-            table.to_csv(CSV, index=False, float_format="%.6g")
+            table[COLUMNS[4:]] = table[COLUMNS[4:]].astype(float)
+            table.to_csv(args.csv, index=False, float_format="%.6g")
             print(f"{name} seed {seed}: rank IC {row['rank_ic']:.4f}, IC {row['ic']:.4f}, "
                   f"excess {row['excess_annual_return']:+.2%}, {row['wall_seconds'] / 60:.1f} min", flush=True)
 
