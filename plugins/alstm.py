@@ -2,7 +2,7 @@
 
 The window is projected (linear + tanh), run through an LSTM or GRU (``rnn_type``), and
 attention weights over the steps make a context vector; the head reads it concatenated
-with the last hidden state. ``gate_init="chrono"`` as for lstm and gru.
+with the last hidden state. ``gate_init`` as for lstm and gru (chrono by default).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class ALSTMNet(nn.Module):
 class ALSTM(TorchSequenceModel):
     """LSTM (or GRU) encoder with temporal attention, read with the last state (Qlib's ALSTM)."""
 
-    defaults = {**TorchSequenceModel.defaults, "rnn_type": "lstm", "gate_init": "default"}
+    defaults = {**TorchSequenceModel.defaults, "rnn_type": "lstm", "gate_init": "chrono"}
 
     def fit(self, train, valid, log=None):
         self.window = train.window

@@ -272,3 +272,23 @@ def test_chrono_gate_init_sets_forget_biases_from_the_window():
     rnn.window = 30
     with pytest.raises(ValueError, match="needs gates"):
         rnn.build_network(3)
+
+
+def test_lstm_gru_and_alstm_start_with_chrono_gates_by_default_and_rnn_does_not():
+    """Issue 14's decision: chrono is the gated models' default; PyTorch's initialisation stays one parameter away."""
+
+    from plugins.alstm import ALSTM
+    from plugins.recurrent import GRU, LSTM, RNN
+
+    for cls in (LSTM, GRU, ALSTM):
+        assert cls.defaults["gate_init"] == "chrono", cls
+        model = cls(hidden_size=8)
+        model.window = 30
+        rnn = model.build_network(3).rnn
+        gate = rnn.bias_ih_l0[8:16] + rnn.bias_hh_l0[8:16]  # LSTM forget gate, GRU update gate
+        assert gate.min() >= 0 and gate.std() > 0, cls  # log U(1, 29): long, spread time scales
+        torch_init = cls(hidden_size=8, gate_init="default")
+        torch_init.window = 30
+        assert torch_init.build_network(3).rnn.bias_hh_l0[8:16].abs().max() > 0  # PyTorch's uniform init kept
+    assert RNN.defaults["gate_init"] == "default"
+    RNN(hidden_size=8).build_network(3)  # a plain RNN has no gates and still builds by default
