@@ -25,10 +25,11 @@ from framework import Strategy, hookimpl, run_backtest
 from plugins.recurrent import LSTM, RecurrentNet, gates
 from plugins.synthetic import MIXED_LAG, MIXED_MA, make_synthetic_panel
 
-CONFIGS = {
-    "zscore default": {"normalize": "zscore"},
-    "robust default": {"normalize": "robust"},
-    "none default": {"normalize": None},
+TORCH_INIT = {"model_params": {"gate_init": "default"}}  # PyTorch's gate initialisation (chrono is the default)
+CONFIGS = {  # "default" = PyTorch's gate initialisation, the built-ins' default before issue 14
+    "zscore default": {"normalize": "zscore", **TORCH_INIT},
+    "robust default": {"normalize": "robust", **TORCH_INIT},
+    "none default": {"normalize": None, **TORCH_INIT},
     "zscore chrono": {"normalize": "zscore", "model_params": {"gate_init": "chrono"}},
     "robust chrono": {"normalize": "robust", "model_params": {"gate_init": "chrono"}},
 }
