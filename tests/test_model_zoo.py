@@ -131,6 +131,36 @@ def test_warm_starts_train_fewer_epochs_from_the_previous_model(tmp_path, monkey
     np.testing.assert_array_equal(again.scores["score"], warm.scores["score"])
 
 
+def test_models_with_auxiliary_heads_are_cached_and_warm_started(tmp_path, monkeypatch):
+    """A model with aux heads comes back from the cache with every head (a rerun fits nothing, same scores), on
+    the fan-out's path too, and can warm-start (restore once rebuilt a one-head network: every load missed)."""
+    import json
+    import warnings
+
+    from framework.cli import main
+
+    monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path / "cache"))
+    params = {"hidden_size": 8, "epochs": 2, "patience": 2, "aux_horizons": [2, 5]}
+    first = run_backtest(Walk, data=PLANTED, progress=False, model="alstm", model_params=params, cache=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # an entry that cannot be restored warns, never silently
+        again = run_backtest(Walk, data=PLANTED, progress=False, model="alstm", model_params=params, cache=True)
+    assert first.metrics["n_model_fits"] > 1 and again.metrics["n_cache_hits"] == again.metrics["n_model_fits"]
+    np.testing.assert_array_equal(again.scores["score"], first.scores["score"])
+    warm = run_backtest(Walk, data=PLANTED, progress=False, model="gru",
+                        model_params={**params, "warm_start": True, "warm_epochs": 1})
+    epochs = warm.training.groupby("retrain_date")["epoch"].count().tolist()
+    assert len(epochs) > 1 and epochs[1:] == [1] * (len(epochs) - 1)  # warm refits restored every head
+    file = tmp_path / "aux_strategy.py"
+    file.write_text("from framework import Strategy\n\n\nclass Aux(Strategy):\n"
+                    "    data = 'synthetic?assets=16&days=300&seed=1'\n    model = 'alstm'\n"
+                    f"    model_params = {params!r}\n    window = 8\n    retrain = '2QS'\n    min_train_bars = 120\n"
+                    "    portfolio_params = {'k': 3}\n    cache = False\n")
+    assert main(["run", str(file), "--workers", "2", "--quiet", "--out", str(tmp_path / "fanout")]) == 0
+    fanout = json.loads((tmp_path / "fanout" / "metrics.json").read_text())
+    assert fanout["n_cache_hits"] == fanout["n_model_fits"] > 1  # the loop read every worker's fit back
+
+
 def test_the_mixed_synthetic_form_reports_its_oracle():
     """synthetic?form=mixed: the oracle (built from the panel's own factors, as a user could) reaches the rank IC
     the source reports, and every part of it is needed."""

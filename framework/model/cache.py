@@ -129,8 +129,8 @@ def _installed_version(dist: str) -> str | None:
 def model_key(model_name: str, factory: Callable[..., Any], params: dict, train: SampleSet,
               valid: SampleSet | None, feature_names: list[str], seed: int | None, device: str = "",
               threads: int | None = None, previous: str | None = None) -> str | None:
-    """The key also holds ``previous``: the key of the model a warm-started fit starts from."""
-    """The cache key of a model fitted on ``train``/``valid``; None when the model's code version is unknown."""
+    """The cache key of a model fitted on ``train``/``valid``; None when the model's code version is unknown.
+    The key also holds ``previous``: the key of the model a warm-started fit starts from."""
     code = code_version(factory)
     if code is None:
         return None
@@ -169,7 +169,9 @@ class ModelCache:
                 return None
             payload = pickle.loads(entry["payload"])
             restored = as_model(factory(**params)).restore(payload["state"]), payload["info"]
-        except Exception:  # a corrupt or incompatible entry is a miss; the refit overwrites it
+        except Exception as exc:  # a corrupt or incompatible entry is a miss; the refit overwrites it
+            warnings.warn(f"model cache entry {path} could not be restored ({type(exc).__name__}: {exc}): refitting",
+                          RuntimeWarning, stacklevel=2)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # the modification time is the last use: `seqalpha cache --older-than` prunes by it

@@ -323,7 +323,7 @@ class TorchSequenceModel(Model):
     def restore(self, state: dict) -> TorchSequenceModel:
         vars(self).update(state["attrs"])
         if state["network"] is not None:
-            self.network = self.build_network(self.n_features).to(self.device)
+            self.network = self._network(self.n_features).to(self.device)  # every head, aux_horizons included
             self.network.load_state_dict(state["network"])
             self.network.eval()
         return self
