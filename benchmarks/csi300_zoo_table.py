@@ -14,21 +14,17 @@ import ast
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from framework import load_strategy_file
+from framework.sweep.summary import markdown_table, paired_comparisons
 
 
 def markdown(frame: pd.DataFrame) -> str:
-    """A markdown table; numbers to 4 decimals (training seconds whole)."""
-    def fmt(v):
-        return f"{v:.4f}" if isinstance(v, (float, np.floating)) and abs(v) < 10 else \
-            (f"{v:.0f}" if isinstance(v, (float, np.floating)) else str(v))
-    head = ["", *frame.columns]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    lines += ["| " + " | ".join([str(i), *(fmt(v) for v in row)]) + " |" for i, row in frame.iterrows()]
-    return "\n".join(lines)
+    """The frame as a markdown table with its index as the first column; training seconds whole."""
+    seconds = [c for c in frame.columns if c.startswith("train s (")]
+    whole = frame.astype({c: float for c in seconds}).round({c: 0 for c in seconds}).astype({c: int for c in seconds})
+    return markdown_table(whole.reset_index(names="")).rstrip("\n")
 
 
 def summary(table: pd.DataFrame) -> dict:
@@ -53,17 +49,18 @@ def main() -> None:
     print("Stage 1\n\n" + markdown(rows))
     for folder in sorted(p for p in root.glob("*_options") if (p / "summary.md").exists()):
         winner = folder.name.removesuffix("_options")
-        base = stage1[winner].set_index("seed")
         cls, _ = load_strategy_file(Path("strategies") / f"csi300_{winner}.py")
         table = pd.read_parquet(folder / "results.parquet")
+        params = dict(cls.model_params)
+        options = table.assign(point=[change(p, params) for p in table["model_params"]])
+        pairs = paired_comparisons(pd.concat([options, stage1[winner].assign(point="winner")]), ["point"])
+        versus = pairs[pairs["B"] == "point=winner"].set_index("A")
         out = {}
-        for point, t in table.groupby("model_params"):
-            t = t.set_index("seed").sort_index()
-            d = (t["rank_ic"] - base.loc[t.index, "rank_ic"]).to_numpy()
-            se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.nan
-            out[change(point, dict(cls.model_params))] = {
-                **summary(t.reset_index()), "minus winner": d.mean(), "SE": se,
-                "train s vs winner": t["seconds.train"].mean() / base["seconds.train"].mean()}
+        for point, t in options.groupby("point", sort=False):
+            pair = versus.loc[f"point={point}"]
+            out[point] = {**summary(t.sort_values("seed")), "minus winner": pair["mean rank_ic A - B"],
+                          "SE": pair["standard error"],
+                          "train s vs winner": t["seconds.train"].mean() / stage1[winner]["seconds.train"].mean()}
         frame = pd.DataFrame(out).T
         print(f"\nStage 2 ({winner})\n\n" + markdown(frame))
 

@@ -180,3 +180,33 @@ def test_saved_decisions_reproduce_the_run(tmp_path):
     now = [line for line in out.splitlines() if line.startswith("run now:")]
     assert len(now) == 1 and now[0].endswith("reproduces the stored returns: True"), out
     assert "limit up:" in now[0]
+
+
+def test_the_seeds_table_reports_whole_worst_runs_and_checks_the_goal():
+    """benchmarks/csi300_seeds_table.py: the chosen strategy comes first, its worst seed is one whole run (by rank
+    IC), the paired differences use common seeds only, and each goal line is met or missed by the measured figure."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("seeds_table", ROOT / "benchmarks" / "csi300_seeds_table.py")
+    seeds_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seeds_table)
+    rows = []
+    for name, chosen, rank_ics in [("b_lstm", False, [0.030, 0.020, 0.028]), ("a_alstm", True, [0.034, 0.026])]:
+        for seed, r in enumerate(rank_ics):
+            rows.append({"strategy": name, "chosen": chosen, "model": name[2:], "seed": seed, "ic": r / 2,
+                         "rank_ic": r, "icir": 0.1, "rank_icir": 0.2, "excess_annual_return": 0.01 * (seed - 1),
+                         "information_ratio": seed - 1.0, "excess_max_drawdown": -0.1 - seed / 100,
+                         "wall_seconds": 600.0 + 300 * seed})
+    runs = pd.DataFrame(rows)
+    table = seeds_table.table(runs)
+    assert table["run"].iloc[0].startswith("chosen on 2015-2016: a_alstm, mean ± std (seeds 0, 1)")
+    assert table["rank IC"].iloc[0] == "0.0300 ± 0.0057"
+    worst = table[table["run"] == "b_lstm, worst seed by rank IC (seed 1)"].iloc[0]
+    assert (worst["rank IC"], worst["excess return (a year)"], worst["wall time"]) == ("0.0200", "+0.00%", "15.0 min")
+    pairs = seeds_table.paired_comparisons(runs, ["strategy"])
+    assert pairs[["A", "B", "seeds"]].values.tolist() == [["strategy=b_lstm", "strategy=a_alstm", 2]]
+    assert pairs["mean rank_ic A - B"].iloc[0] == pytest.approx(((0.030 - 0.034) + (0.020 - 0.026)) / 2)
+    goal = seeds_table.goal_lines(runs[runs["chosen"]])
+    assert goal[0] == "- mean rank IC above 0.0295: 0.03 (met)"
+    assert goal[1] == "- mean IC above 0.0146: 0.015 (met)"
+    assert goal[2].endswith("0.026 (met)") and goal[3].endswith("15 (missed)") and goal[4].endswith("(missed)")

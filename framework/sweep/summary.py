@@ -65,7 +65,8 @@ def paired_comparisons(table: pd.DataFrame, keys: list[str], metric: str = "rank
     return pd.DataFrame(rows)
 
 
-def _markdown(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A markdown table of a frame (its columns, not its index); floats to 4 decimals, NaN blank."""
     if frame.empty:
         return "(none)\n"
 
@@ -87,12 +88,12 @@ def write_summary(out: Path, table: pd.DataFrame, keys: list[str]) -> None:
     pairs = paired_comparisons(table, keys)
     failed = table[table["status"] == "failed"] if "status" in table else table.iloc[:0]
     text = (f"# Sweep: {len(table)} runs, {len(failed)} failed\n\n"
-            "## Grid points over seeds (mean, std, worst seed)\n\n" + _markdown(points) +
+            "## Grid points over seeds (mean, std, worst seed)\n\n" + markdown_table(points) +
             "\n## Paired comparisons of rank IC on the same seeds\n\n"
             f"A difference is marked beyond seed noise when |mean| > {NOISE_SE:g} standard errors.\n\n"
-            + _markdown(pairs))
+            + markdown_table(pairs))
     if len(failed):
-        text += "\n## Failed runs\n\n" + _markdown(failed[["run_dir", "error"]])
+        text += "\n## Failed runs\n\n" + markdown_table(failed[["run_dir", "error"]])
     atomic_write_bytes(out / "summary.md", text.encode())
     atomic_write_bytes(out / "report.html", sweep_html(table, keys, points, pairs).encode())
 

@@ -1,0 +1,102 @@
+"""The README's CSI 300 table over seeds, from benchmarks/results/csi300_seeds.csv (issue 14).
+
+    python benchmarks/csi300_seeds_table.py [--csv benchmarks/results/csi300_seeds.csv]
+
+Per strategy: mean ± std over its seeds and its worst seed by rank IC (a whole run, not
+column minima), next to Qlib 0.9.7's LSTM on the same data and Qlib's published Alpha360 rows.
+Then the chosen strategy's paired differences from the others on the same seeds, and the goal
+of issue 14 checked line by line. Portfolio columns are in seqalpha's conventions (252 days,
+compounded); Qlib's rows are in Qlib's (see docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from framework.sweep.summary import markdown_table, paired_comparisons
+
+CSV = Path(__file__).resolve().parent / "results" / "csi300_seeds.csv"
+METRICS = ["ic", "rank_ic", "icir", "rank_icir", "excess_annual_return", "information_ratio", "excess_max_drawdown"]
+HEADER = ["run", "IC", "rank IC", "ICIR", "rank ICIR", "excess return (a year)", "IR", "excess max drawdown",
+          "wall time"]
+PERCENT = {"excess_annual_return", "excess_max_drawdown"}
+
+# Qlib 0.9.7's workflow_config_lstm_Alpha360 on this data folder, 2 cores, one run (benchmarks/results/csi300.md).
+QLIB_SAME_DATA = ("Qlib 0.9.7 LSTM (same data, 2 cores, one run)",
+                  [0.0146, 0.0295, 0.094, 0.200, -0.0115, -0.17, -0.078], "57.5 min")
+# Qlib's published Alpha360 rows (its own data, 20 seeds): microsoft/qlib examples/benchmarks/README.md.
+QLIB_PUBLISHED = {
+    "LSTM": [0.0448, 0.0549, 0.3474, 0.4366, 0.0647, 0.8963, -0.0875],
+    "GRU": [0.0493, 0.0584, 0.3772, 0.4638, 0.0720, 0.9730, -0.0821],
+    "ALSTM": [0.0497, 0.0599, 0.3829, 0.4736, 0.0626, 0.8651, -0.0994],
+    "TCN": [0.0441, 0.0519, 0.3301, 0.4130, 0.0604, 0.8295, -0.1018],
+    "Transformer": [0.0114, 0.0327, 0.0716, 0.2248, -0.0270, -0.3378, -0.1653],
+    "TCTS": [0.0508, 0.0599, 0.3931, 0.4756, 0.0893, 1.2256, -0.0857],
+}
+GOAL = {"mean rank IC above": 0.0295, "mean IC above": 0.0146, "worst seed rank IC at least": 0.025,
+        "minutes per seed at most": 14.4, "stretch: mean rank IC at least": 0.040}
+
+
+def cell(metric: str, value: float) -> str:
+    return f"{value:+.2%}" if metric == "excess_annual_return" else \
+        f"{value:.1%}" if metric in PERCENT else f"{value:.4f}" if "ic" == metric[-2:] else f"{value:.3f}"
+
+
+def strategy_rows(name: str, runs: pd.DataFrame) -> list[list[str]]:
+    """Mean ± std over seeds, then the worst seed by rank IC."""
+    seeds = ", ".join(str(s) for s in sorted(runs["seed"]))
+    mean = [f"{cell(m, runs[m].mean())} ± {cell(m, runs[m].std(ddof=1)).lstrip('+')}" if len(runs) > 1
+            else cell(m, runs[m].mean()) for m in METRICS]
+    minutes = runs["wall_seconds"] / 60
+    label = "chosen on 2015-2016: " if runs["chosen"].any() else ""
+    rows = [[f"{label}{name}, mean ± std (seeds {seeds})", *mean,
+             f"{minutes.mean():.1f} min ({minutes.min():.1f}-{minutes.max():.1f})"]]
+    worst = runs.loc[runs["rank_ic"].idxmin()]
+    rows.append([f"{name}, worst seed by rank IC (seed {int(worst['seed'])})", *(cell(m, worst[m]) for m in METRICS),
+                 f"{worst['wall_seconds'] / 60:.1f} min"])
+    return rows
+
+
+def table(runs: pd.DataFrame) -> pd.DataFrame:
+    order = list(dict.fromkeys([*runs.loc[runs["chosen"], "strategy"], *runs["strategy"]]))
+    rows = [r for name in order for r in strategy_rows(name, runs[runs["strategy"] == name])]
+    label, values, wall = QLIB_SAME_DATA
+    rows.append([label, *(cell(m, v) for m, v in zip(METRICS, values)), wall])
+    rows += [[f"Qlib published {model} (Qlib's data, 20 seeds)", *(cell(m, v) for m, v in zip(METRICS, values)), ""]
+             for model, values in QLIB_PUBLISHED.items()]
+    return pd.DataFrame(rows, columns=HEADER)
+
+
+def goal_lines(chosen: pd.DataFrame) -> list[str]:
+    """Issue 14's goal for the chosen strategy, each line met or missed, with the measured figure."""
+    measured = {"mean rank IC above": chosen["rank_ic"].mean(), "mean IC above": chosen["ic"].mean(),
+                "worst seed rank IC at least": chosen["rank_ic"].min(),
+                "minutes per seed at most": chosen["wall_seconds"].max() / 60,
+                "stretch: mean rank IC at least": chosen["rank_ic"].mean()}
+    lines = []
+    for goal, bound in GOAL.items():
+        value = measured[goal]
+        met = value <= bound if "at most" in goal else value > bound if "above" in goal else value >= bound
+        lines.append(f"- {goal} {bound:g}: {value:.4g} ({'met' if met else 'missed'})")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csv", type=Path, default=CSV)
+    runs = pd.read_csv(ap.parse_args().csv)
+    print(markdown_table(table(runs)))
+    chosen = runs[runs["chosen"]]
+    for metric in ("rank_ic", "ic", "excess_annual_return"):
+        pairs = paired_comparisons(runs, ["strategy"], metric)
+        mine = f"strategy={chosen['strategy'].iloc[0]}"
+        pairs = pairs[(pairs["A"] == mine) | (pairs["B"] == mine)]
+        print(f"Paired on the same seeds, {metric}:\n\n{markdown_table(pairs)}")
+    print(f"Goal ({len(chosen)} seeds of {chosen['strategy'].iloc[0]}):\n" + "\n".join(goal_lines(chosen)))
+
+
+if __name__ == "__main__":
+    main()
