@@ -155,8 +155,9 @@ def _is_metric(column: str) -> bool:
 
 
 def _status(say, rows: dict, total: int, running: int, dashboard: str | None = None) -> None:
+    """One progress line; `running` counts submitted tasks not finished yet, so it includes those still queued."""
     failed = sum(r["status"] == "failed" for r in rows.values())
-    say(f"runs: {len(rows) - failed} done, {running} running, {failed} failed, of {total}"
+    say(f"runs: {len(rows) - failed} done, {running} queued or running, {failed} failed, of {total}"
         + (f" (dashboard {dashboard})" if dashboard else ""))
 
 
