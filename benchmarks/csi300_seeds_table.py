@@ -23,6 +23,7 @@ METRICS = ["ic", "rank_ic", "icir", "rank_icir", "excess_annual_return", "inform
 HEADER = ["run", "IC", "rank IC", "ICIR", "rank ICIR", "excess return (a year)", "IR", "excess max drawdown",
           "wall time"]
 PERCENT = {"excess_annual_return", "excess_max_drawdown"}
+FOUR_DECIMALS = {"ic", "rank_ic"}
 
 # Qlib 0.9.7's workflow_config_lstm_Alpha360 on this data folder, 2 cores, one run (benchmarks/results/csi300.md).
 QLIB_SAME_DATA = ("Qlib 0.9.7 LSTM (same data, 2 cores, one run)",
@@ -41,8 +42,12 @@ GOAL = {"mean rank IC above": 0.0295, "mean IC above": 0.0146, "worst seed rank 
 
 
 def cell(metric: str, value: float) -> str:
-    return f"{value:+.2%}" if metric == "excess_annual_return" else \
-        f"{value:.1%}" if metric in PERCENT else f"{value:.4f}" if "ic" == metric[-2:] else f"{value:.3f}"
+    """A table cell: returns in percent (signed), ICs to 4 decimals, ratios to 3."""
+    if metric == "excess_annual_return":
+        return f"{value:+.2%}"
+    if metric in PERCENT:
+        return f"{value:.1%}"
+    return f"{value:.4f}" if metric in FOUR_DECIMALS else f"{value:.3f}"
 
 
 def strategy_rows(name: str, runs: pd.DataFrame) -> list[list[str]]:

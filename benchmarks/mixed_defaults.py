@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from framework import Strategy, hookimpl, run_backtest
-from plugins.recurrent import LSTM, RecurrentNet, gates
+from plugins.recurrent import LSTM
 from plugins.synthetic import MIXED_LAG, MIXED_MA, make_synthetic_panel
 
 TORCH_INIT = {"model_params": {"gate_init": "default"}}  # PyTorch's gate initialisation (chrono is the default)
@@ -51,10 +51,7 @@ class PositionLSTM(LSTM):
     """The experiment ``--model poslstm``: the built-in LSTM told where in the window each step is."""
 
     def build_network(self, n_features: int, n_outputs: int = 1) -> nn.Module:
-        p = self.params
-        net = RecurrentNet(nn.LSTM, n_features + 1, p["hidden_size"], p["num_layers"], p["dropout"], n_outputs)
-        gates(net.rnn, p["gate_init"], getattr(self, "window", 2))
-        return WithPosition(net)
+        return WithPosition(super().build_network(n_features + 1, n_outputs))
 
 
 class ExperimentModels:
