@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import sys
 import warnings
 from pathlib import Path
 
 from .errors import SeqalphaError
+from .plugins import PluginFiles
 from .strategy import StrategyError, load_strategy_file, parse_overrides
 from .threads import DEFAULT_THREADS
 
@@ -41,23 +41,6 @@ def summarize_warnings(caught) -> str:
     return "\n".join(lines)
 
 
-def _load_plugin_dir(path: str) -> list:
-    modules = []
-    folder = Path(path)
-    if not folder.is_dir():
-        raise StrategyError(f"--plugins-dir {path!r} is not a directory")
-    for file in sorted(folder.glob("*.py")):
-        spec = importlib.util.spec_from_file_location(f"seqalpha_local_plugin_{file.stem}", file)
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            warnings.warn(f"local plugin {str(file)!r} failed to import: {exc}", stacklevel=2)
-            continue
-        modules.append(module)
-    return modules
-
-
 def cmd_run(args) -> int:
     from .backtest import run_backtest
 
@@ -71,20 +54,19 @@ def cmd_run(args) -> int:
             raise StrategyError(f"--resume: no run directory runs/{cls.__name__}-* to resume; name one with --out")
         out = previous[-1]
     out = out or Path("runs") / f"{cls.__name__}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    plugins = _load_plugin_dir(args.plugins_dir) if args.plugins_dir else []
+    plugin_files = PluginFiles.read(args.plugins_dir)
     progress = False if args.quiet else ("verbose" if args.verbose else None)
     with warnings.catch_warnings(record=True) as caught:  # collected, summarised after the metrics
         warnings.simplefilter("default")
+        plugins = plugin_files.load()
         if args.workers or args.scheduler:
-            if plugins:
-                raise StrategyError("--plugins-dir cannot travel to cluster workers yet: put the plugin in the "
-                                    "strategy file or install it as a package")
             from .sweep.cluster import dask_client
             from .sweep.fanout import run_on_cluster
 
             with dask_client(args.workers, args.scheduler, args.threads) as client:
                 result = run_on_cluster(cls, overrides, args.data, out, client, args.threads,
-                                        None if args.quiet else _stderr, progress=progress, resume=args.resume)
+                                        None if args.quiet else _stderr, plugins=plugin_files, progress=progress,
+                                        resume=args.resume, force=args.force)
         else:
             result = run_backtest(strategy, data=args.data, out=out, plugins=plugins, progress=progress,
                                   resume=args.resume, threads=args.threads, force=args.force)

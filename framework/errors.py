@@ -10,3 +10,15 @@ class SeqalphaError(Exception):
 
 class RunDirError(SeqalphaError, FileNotFoundError):
     """A run directory is missing or is not one."""
+
+
+class RunLockError(SeqalphaError, RuntimeError):
+    """A run directory is in use by another live process (its lock names the process)."""
+
+
+class ClusterError(SeqalphaError, RuntimeError):
+    """The Dask cluster cannot run the work: unreachable, misconfigured, or its workers see other code."""
+
+
+class ModelOutputError(SeqalphaError, ValueError):
+    """A model returned scores that cannot be used: the wrong shape, NaN or infinity."""

@@ -14,12 +14,17 @@ naming both plugins, and records which plugin supplied what.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
+import importlib.util
+import os
 import sys
+import tempfile
 import threading
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import pluggy
 
@@ -135,3 +140,75 @@ def list_plugins(manager: pluggy.PluginManager | None = None) -> list[tuple[str,
     """(plugin name, module name) of every plugin, in registration order."""
     manager = manager if manager is not None else run_manager()
     return [(name, getattr(p, "__name__", "?")) for name, p in manager.list_name_plugin() if p is not None]
+
+
+def strategy_plugins(strategy) -> list[object]:
+    """The modules of a strategy's class and its parents (a strategy may subclass another file's strategy) that
+    hold @hookimpl functions, registered for its run only; modules already registered process-wide are left out."""
+    cls = strategy if isinstance(strategy, type) else type(strategy)
+    load_plugins()
+    with _lock:
+        shared = {id(p) for _, p in pm.list_name_plugin() if p is not None}
+    found: list[object] = []
+    for klass in cls.__mro__:
+        module = sys.modules.get(klass.__module__)
+        if module is None or id(module) in shared or any(m is module for m in found):
+            continue
+        if any(hasattr(getattr(module, n, None), "seqalpha_impl") for n in dir(module)):
+            found.append(module)
+    return found
+
+
+@dataclass(frozen=True)
+class PluginFiles:
+    """The .py files of a ``--plugins-dir``, by name and source text: they travel with a run's tasks to Dask workers,
+    which load the same code whether or not they can see the folder."""
+
+    files: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def read(cls, folder: str | None) -> PluginFiles:
+        if not folder:
+            return cls()
+        path = Path(folder)
+        if not path.is_dir():
+            from .strategy import StrategyError
+
+            raise StrategyError(f"--plugins-dir {folder!r} is not a directory")
+        return cls(tuple((f.name, f.read_text()) for f in sorted(path.glob("*.py"))))
+
+    def load(self) -> list[object]:
+        """Import the files (once per process for the same sources) and return their modules; a file that fails to
+        import is named in a warning and the others keep working."""
+        if not self.files:
+            return []
+        key = hashlib.sha256(repr(self.files).encode()).hexdigest()[:16]
+        with _lock:
+            if key not in _PLUGIN_DIRS:
+                folder = Path(tempfile.gettempdir()) / f"seqalpha-plugins-{os.getuid()}-{key}"
+                folder.mkdir(parents=True, exist_ok=True)
+                for name, text in self.files:
+                    if not (folder / name).is_file() or (folder / name).read_text() != text:
+                        (folder / name).write_text(text)
+                _PLUGIN_DIRS[key] = load_plugin_dir(folder, prefix=f"seqalpha_local_plugin_{key}_")
+            return list(_PLUGIN_DIRS[key])
+
+
+_PLUGIN_DIRS: dict[str, list[object]] = {}
+
+
+def load_plugin_dir(folder: str | Path, prefix: str = "seqalpha_local_plugin_") -> list[object]:
+    """Import every .py file of ``folder`` as a plugin module for one run (not registered process-wide)."""
+    modules = []
+    for file in sorted(Path(folder).glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"{prefix}{file.stem}", file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # so its source can be read (code versions) and its classes pickled
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(spec.name, None)
+            warnings.warn(f"local plugin {file.name!r} failed to import: {exc}", PluginLoadWarning, stacklevel=2)
+            continue
+        modules.append(module)
+    return modules

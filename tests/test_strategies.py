@@ -58,9 +58,11 @@ def test_strategy_file_runs_end_to_end(path, tmp_path):
 
 
 def test_same_seed_same_numbers():
+    """Two fits from scratch (the model cache off, so the second run cannot reload the first one's models)."""
     cls, _ = load_strategy_file(ROOT / "strategies" / "lstm_topk.py")
-    a = run_backtest(cls, progress=False, **tiny_overrides(cls))
-    b = run_backtest(cls, progress=False, **tiny_overrides(cls))
+    a = run_backtest(cls, progress=False, **{**tiny_overrides(cls), "cache": False})
+    b = run_backtest(cls, progress=False, **{**tiny_overrides(cls), "cache": False})
+    assert a.metrics["n_cache_hits"] == b.metrics["n_cache_hits"] == 0
     pd.testing.assert_frame_equal(a.scores, b.scores)
     pd.testing.assert_frame_equal(a.returns, b.returns)
     c = run_backtest(cls, progress=False, **{**tiny_overrides(cls), "seed": 7})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 
 import numpy as np
@@ -11,16 +10,17 @@ import pandas as pd
 
 from .. import metrics
 from ..engine import Simulation
+from ..resolved import ResolvedRun
 from ..runs import BacktestResult, schema
-from ..strategy import Strategy
 from .clock import LoopState
 from .dataset import Dataset
 from .walkforward import WalkForward
 
 
-def assemble(strategy: Strategy, dataset: Dataset, calendar: WalkForward, data_label: str, state: LoopState,
-             sim: Simulation, benchmark: np.ndarray, seconds: dict, wall0: float, extra_config: dict) -> BacktestResult:
-    """The BacktestResult of a finished loop and simulation (tables as runs/schema.py says)."""
+def assemble(run: ResolvedRun, dataset: Dataset, calendar: WalkForward, state: LoopState, sim: Simulation,
+             benchmark: np.ndarray, seconds: dict, wall0: float, extra_config: dict) -> BacktestResult:
+    """The BacktestResult of a finished loop and simulation (tables as runs/schema.py says); its config is the
+    resolved run's JSON form plus what the run measured (span, panel, creation time)."""
     panel = dataset.panel
     dates, assets = panel.dates, panel.assets
     t0, t1 = calendar.t0, calendar.t1
@@ -51,12 +51,10 @@ def assemble(strategy: Strategy, dataset: Dataset, calendar: WalkForward, data_l
         seed_scores = _with_labels(ss[["t", "i", "seed", "score"]], dataset)
         m.update(metrics.seed_metrics(seed_scores))
     m["seconds"] = {**seconds, "total": time.perf_counter() - wall0}
-    module = sys.modules.get(type(strategy).__module__)
-    config = {"strategy": type(strategy).__name__, "strategy_file": getattr(module, "__file__", None),
-              "data": data_label, "params": strategy.params(),
-              "custom_params": {n: getattr(strategy, n) for n in type(strategy).own_param_names()}, "span": [str(dates[t0].date()), str(dates[t1].date())],
-              "simulated": [str(dates[t0 + 1].date()), str(dates[t1 + 1].date())], "features": dataset.feature_names,
-              "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seed": strategy.seed,
+    config = {**run.as_json(),
+              "span": [str(dates[t0].date()), str(dates[t1].date())],
+              "simulated": [str(dates[t0 + 1].date()), str(dates[t1 + 1].date())],
+              "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "panel": {"dates": len(dates), "assets": len(assets), "first": str(dates[0].date()),
                         "last": str(dates[-1].date())}, **extra_config}
     training = schema.conform(pd.DataFrame(state.training), "training") if state.training \

@@ -12,14 +12,13 @@ each segment; resuming with another configuration is refused.
 from __future__ import annotations
 
 import hashlib
-import json
 import pickle
 import shutil
 from pathlib import Path
 from typing import Any
 
+from ..canonical import digest
 from ..errors import SeqalphaError
-from ..model.cache import code_version, stable
 from ..util import atomic_write_bytes, hash_arrays
 
 
@@ -91,14 +90,12 @@ class Checkpoint:
         self.n_saved, self._marks = 0, {}
 
 
-def run_fingerprint(strategy, data_label: str, dataset, model_factory, t0: int, t1: int, fields: list[str]) -> str:
-    """What a checkpoint must match to be resumed: parameters (but ``cache``), the code of the strategy and the
-    model, the data as prepared (features, labels, universe, prices), the test span and the state's fields."""
+def run_fingerprint(run, dataset, t0: int, t1: int, fields: list[str]) -> str:
+    """What a checkpoint must match to be resumed: the resolved run's identity (parameters but ``cache``, the
+    model's effective parameters, the code of the strategy, the modules it imports and the model, the data's
+    digest, the thread count), the data as prepared (features, labels, universe, prices), the test span and the
+    state's fields. Recorded fields (the cache folder, the strategy file's path) are left out."""
     h = hashlib.sha256()
-    params = {k: v for k, v in strategy.params().items() if k != "cache"}
-    h.update(json.dumps(stable(params), sort_keys=True).encode())
-    h.update(json.dumps([data_label, t0, t1, fields]).encode())
-    h.update(str(code_version(type(strategy))).encode())
-    h.update(str(code_version(model_factory)).encode())
+    h.update(digest([run.identity(), t0, t1, fields]).encode())
     hash_arrays(h, dataset.features, dataset.labels, dataset.sampleable, dataset.exec_price, dataset.panel.close)
     return h.hexdigest()

@@ -34,6 +34,7 @@ class LoopState:
     decisions: list = field(default_factory=list)  # (t, weights over all assets)
     weights_now: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     timer: dict = field(default_factory=dict)
+    warm: dict = field(default_factory=dict)  # warm starts: {seed: [checkpoint entry, cache key]} (Trainer.save_chain)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -51,6 +52,7 @@ def run_clock(strategy: Strategy, dataset: Dataset, calendar: WalkForward, train
         if t in calendar.retrain_bars:
             if checkpoint is not None and t > start:  # the previous segment is finished: save it
                 state.timer = timer.loop_seconds()
+                state.warm = trainer.save_chain(checkpoint.folder)
                 checkpoint.save(t, state.as_dict())
             with timer.phase("train"):
                 fitted = trainer.retrain(t)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import sys
 import time
 import warnings
 from collections.abc import Iterable
@@ -21,10 +20,12 @@ import pandas as pd
 
 from .. import engine, metrics
 from ..data import Panel, load_panel
-from ..model import ModelCache, takes_seed, unknown_params
-from ..plugins import Registries, collect_registries, run_manager
+from ..model import ModelCache, unknown_params
+from ..plugins import Registries, run_manager
+from ..plugins import strategy_plugins as strategy_plugins
 from ..progress import Progress, Timer
 from ..registry import did_you_mean
+from ..resolved import ResolvedRun, resolve_run
 from ..runs import BacktestResult
 from ..runs import folder as run_folder
 from ..runs import schema as run_schema
@@ -53,62 +54,61 @@ def run_backtest(strategy: Strategy | type[Strategy], data: str | Panel | None =
     A run directory is locked while the run writes there; a checkpoint of an unfinished run in it is kept
     unless ``resume`` continues it or ``force`` discards it; a run that fails leaves ``failed.json``.
     """
-    if isinstance(strategy, type):
-        strategy = strategy(**overrides)
-    elif overrides:
-        raise StrategyError("pass parameter overrides with a Strategy class, not an instance")
+    run = resolve_run(strategy, overrides, data, threads=threads, plugins=plugins)
+    return execute(run, data=data, out=out, progress=progress, resume=resume, force=force)
+
+
+def execute(run: ResolvedRun, data: str | Panel | None = None, out: str | Path | None = None,
+            progress: bool | str | None = None, resume: bool = False, force: bool = False) -> BacktestResult:
+    """Run a resolved run (resolved.py) and return its result; ``out``, ``resume`` and ``force`` as in
+    ``run_backtest``. Every entry point (run, the --workers fan-out, sweep tasks) ends here."""
+    strategy = run.instance
     if resume and out is None:
         raise StrategyError("resume=True needs the run directory (out=...) of the run to continue")
-    pin_threads(threads)
-    manager = run_manager(*plugins, *strategy_plugins(strategy))
-    registries = collect_registries(manager)
-    model_entry = registries.models.get(strategy.model)
-    _check_model_params(strategy, model_entry)  # before a run folder is made or data is loaded
-    rule = portfolio_rule(strategy, registries)
+    pin_threads(run.threads)
+    manager = run_manager(*run.plugin_objects)
+    _check_model_params(strategy, run.model_entry)  # before a run folder is made or data is loaded
+    rule = portfolio_rule(strategy, run.registries)
     if out is None:
-        return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume, threads, rule)
+        return _run(run, data, out, manager.hook, Progress(enabled=progress), resume, rule)
+    out = Path(out).absolute()
     _check_writable(out)
     with run_folder.claim(out):
         run_folder.start(out, resume, force)
         try:
-            return _run(strategy, data, out, registries, manager.hook, Progress(enabled=progress), resume, threads,
-                        rule)
+            return _run(run, data, out, manager.hook, Progress(enabled=progress), resume, rule)
         except BaseException as exc:
             run_folder.mark_failed(out, exc, strategy)
             raise
 
 
-def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: Progress,
-         resume: bool, threads: int, rule) -> BacktestResult:
+def _run(run: ResolvedRun, data, out, hook, progress: Progress, resume: bool, rule) -> BacktestResult:
     wall0 = time.perf_counter()
-    model_entry = registries.models.get(strategy.model)
-    cache = ModelCache() if strategy.cache else None
+    strategy, registries = run.instance, run.registries
+    cache = ModelCache(run.cache_dir) if run.cache_dir is not None else None
     if cache is not None and not cache.writable():
         warnings.warn(f"the model cache {cache.root} cannot be written: running without it (set SEQALPHA_CACHE_DIR "
                       "to a writable folder)", RuntimeWarning, stacklevel=3)
         cache = None
     timer = Timer()
     data = data if data is not None else strategy.data
-    data_label = data if isinstance(data, str) else data.meta.get("uri", f"panel:{data.name}")
     with timer.phase("data"):
         progress.log(f"loading data {data if isinstance(data, str) else data.name}")
         panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
         dataset = Dataset.build(strategy, panel, registries.features)
+        run = run.with_data(panel, dataset.feature_names)
     calendar = WalkForward.of(strategy, panel.dates)
-    params = dict(strategy.model_params)
-    if takes_seed(model_entry.factory) and "seed" not in params:
-        params["seed"] = strategy.seed
-    trainer = Trainer(strategy, dataset, model_entry, params, cache, progress, threads)
+    trainer = Trainer(run, dataset, cache, progress)
 
     state, start, checkpoint = LoopState(), calendar.t0, None
     if out is not None:
         checkpoint = Checkpoint(Path(out) / run_schema.CHECKPOINT, run_fingerprint(
-            strategy, data_label, dataset, model_entry.factory, calendar.t0, calendar.t1,
-            [*LoopState.__dataclass_fields__, f"threads={threads}"]))
+            run, dataset, calendar.t0, calendar.t1, [*LoopState.__dataclass_fields__]))
         restored = checkpoint.load() if resume else None
         if restored is not None:
             start, saved = restored
             state = LoopState(**saved)
+            trainer.restore_chain(state.warm, checkpoint.folder)
             timer = Timer(carried={**state.timer, "data": timer.seconds["data"]})
             progress.log(f"resuming at {panel.dates[start].date()} after {len(state.retrains)} finished retrains")
         else:
@@ -121,9 +121,8 @@ def _run(strategy: Strategy, data, out, registries: Registries, hook, progress: 
     with timer.phase("simulate"):
         progress.log("simulating orders with vectorbt")
         sim, benchmark = simulate_span(strategy, dataset, calendar, dict(state.decisions))
-    result = assemble(strategy, dataset, calendar, data_label, state, sim, benchmark, timer.seconds, wall0,
-                      {"resumed_at": str(panel.dates[start].date()) if start > calendar.t0 else None,
-                       "threads": threads, "code": code_versions(strategy, model_entry.factory)})
+    result = assemble(run, dataset, calendar, state, sim, benchmark, timer.seconds, wall0,
+                      {"resumed_at": str(panel.dates[start].date()) if start > calendar.t0 else None})
     if out is not None:
         result.write(out)
         checkpoint.clear()
@@ -149,13 +148,6 @@ def simulate_span(strategy: Strategy, dataset: Dataset, calendar: WalkForward,
     else:
         bench_returns = engine.equal_weight_benchmark(panel.close, dataset.universe)
     return sim, bench_returns[t0 + 1:t1 + 2]
-
-
-def code_versions(strategy: Strategy, model_factory) -> dict:
-    """Hashes of the strategy's and the model's source (what a finished run was made with)."""
-    from ..model.cache import code_version
-
-    return {"strategy": code_version(type(strategy)), "model": code_version(model_factory)}
 
 
 def _check_model_params(strategy: Strategy, model_entry) -> None:
@@ -203,10 +195,3 @@ def _check_writable(out) -> None:
         probe.unlink()
     except OSError as exc:
         raise StrategyError(f"the run directory {folder} cannot be written: {exc.strerror or exc}") from None
-
-
-def strategy_plugins(strategy: Strategy) -> list[object]:
-    """The strategy's module, when it holds @hookimpl functions (registered for this run only)."""
-    module = sys.modules.get(type(strategy).__module__)
-    has = module is not None and any(hasattr(getattr(module, n, None), "seqalpha_impl") for n in dir(module))
-    return [module] if has else []

@@ -6,8 +6,10 @@ wall time) and writes into nothing else; the clock records it.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -16,9 +18,10 @@ from ..model import Model, ModelCache, SampleSet, SeedEnsemble, as_model, fit_mo
 from ..model.base import Log
 from ..model.cache import model_key
 from ..progress import Progress
-from ..registry import Entry
+from ..resolved import ResolvedRun
 from ..strategy import Strategy, StrategyError
 from . import walkforward
+from .checkpoint import CheckpointMismatch
 from .dataset import Dataset
 
 
@@ -48,16 +51,53 @@ def member_seeds(strategy: Strategy, factory) -> list[int]:
 class Trainer:
     """Fits the model of each retrain: the walk-forward slices, one member per seed, the model cache."""
 
-    def __init__(self, strategy: Strategy, dataset: Dataset, model: Entry, model_params: dict,
-                 cache: ModelCache | None, progress: Progress, threads: int | None = None) -> None:
-        self.strategy, self.dataset, self.entry, self.params = strategy, dataset, model, model_params
-        self.cache, self.progress, self.threads = cache, progress, threads
-        effective = {**(getattr(model.factory, "defaults", None) or {}), **model_params}  # the model's defaults too
-        self.aux_horizons = tuple(int(h) for h in (effective.get("aux_horizons") or ()))
+    WARM = "warm"  # the checkpoint's folder of warm-start models (the chain a resumed run continues)
+
+    def __init__(self, run: ResolvedRun, dataset: Dataset, cache: ModelCache | None, progress: Progress) -> None:
+        self.run, self.strategy, self.dataset = run, run.instance, dataset
+        self.entry, self.params = run.model_entry, dict(run.factory_params)
+        self.cache, self.progress, self.threads = cache, progress, run.threads
+        self.aux_horizons = tuple(run.aux_horizons)
         #: the embargo: labels at every horizon a fit trains on must be known at the retrain
-        self.embargo = max((strategy.horizon, *self.aux_horizons))
-        self.warm = bool(effective.get("warm_start"))
+        self.embargo = run.embargo
+        self.warm = run.warm_start
         self._previous: dict[int, tuple[Model, str | None]] = {}  # seed -> the last fitted model and its cache key
+
+    # ---- warm starts across a checkpoint ----------------------------------------------------------
+    def save_chain(self, folder: Path) -> dict:
+        """With warm starts, store each seed's last model in the checkpoint ``folder`` (safe model storage, as the
+        model cache) and return {seed: [entry, cache key]} for the loop state; {} without warm starts."""
+        if not self.warm:
+            return {}
+        store, chain = ModelCache(Path(folder) / self.WARM), {}
+        for seed, (model, key) in self._previous.items():
+            entry = key or hashlib.sha256(f"uncached:{seed}:{id(model)}:{time.time_ns()}".encode()).hexdigest()
+            if not store.path(entry).exists() and not store.store(entry, model, {}):
+                raise StrategyError(f"warm_start: the model of seed {seed} cannot be stored in the checkpoint, so a "
+                                    "resumed run could not continue from it")
+            chain[str(seed)] = [entry, key]
+        keep = {store.path(entry) for entry, _ in chain.values()}
+        for path in store.entries():  # the chain's older links are not needed to resume
+            if path not in keep:
+                path.unlink(missing_ok=True)
+        return chain
+
+    def restore_chain(self, chain: dict, folder: Path) -> None:
+        """Continue the warm-start chain a checkpoint saved (``save_chain``), so a resumed run refits from the same
+        models, under the same cache keys, as the run that was stopped."""
+        if not self.warm or not chain:
+            return
+        store = ModelCache(Path(folder) / self.WARM)
+        for seed, (entry, key) in chain.items():
+            params = self.members_by_seed().get(int(seed), self.params)
+            hit = store.load(entry, self.entry.factory, params)
+            if hit is None:
+                raise CheckpointMismatch(f"the checkpoint's warm-start model of seed {seed} is missing or damaged: "
+                                         "run without --resume and with --force to start over")
+            self._previous[int(seed)] = (hit[0], key)
+
+    def members_by_seed(self) -> dict[int, dict]:
+        return {seed: params for params, seed in self.members()}
 
     def retrain(self, t: int) -> Retrain:
         """Fit (or load) the model for the retrain at bar t, on samples whose labels are known at t."""

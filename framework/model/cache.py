@@ -20,12 +20,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
-import inspect
 import json
 import os
 import pickle
-import sys
-import sysconfig
 import time
 import warnings
 from collections.abc import Callable
@@ -34,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from ..canonical import canonical
+from ..canonical import code_version as _code_version
 from ..util import atomic_write_bytes, hash_arrays
 from .base import Model, as_model
 from .samples import SampleSet
 
 FORMAT = 3  # bump when the stored layout changes
-_STDLIB = sysconfig.get_paths()["stdlib"]
 
 
 def cache_dir() -> Path:
@@ -65,57 +63,13 @@ def data_fingerprint(*sets: SampleSet | None) -> str:
     return h.hexdigest()
 
 
-def _source_of(obj: Any) -> str | None:
-    """Source text of the module defining ``obj`` (whole module: module-level helpers count), else of obj."""
-    for target in (inspect.getmodule(obj), obj):
-        if target is None:
-            continue
-        try:
-            return inspect.getsource(target)
-        except (OSError, TypeError):
-            continue
-    return None
-
-
-def _outside_stdlib(cls: type) -> bool:
-    module = sys.modules.get(cls.__module__)
-    path = getattr(module, "__file__", None) or ""
-    top = cls.__module__.split(".")[0]
-    return top not in ("builtins", "torch", "abc", "typing") and not path.startswith(_STDLIB)
-
-
 def code_version(factory: Callable[..., Any]) -> str | None:
-    """sha256 of the source behind a model factory: the modules of its classes (MRO) outside the standard
-    library and torch, and the SampleSet code. None when a source cannot be read (then nothing is cached)."""
-    h = hashlib.sha256()
-    classes = [c for c in inspect.getmro(factory) if _outside_stdlib(c)] if inspect.isclass(factory) else [factory]
-    seen: set[str] = set()
-    for obj in [*classes, SampleSet]:
-        src = _source_of(obj)
-        if src is None:
-            return None
-        if src in seen:
-            continue
-        seen.add(src)
-        h.update(src.encode())
-    return h.hexdigest()
+    """sha256 of the source behind a model factory (canonical.code_version: its classes' modules wherever they were
+    imported from, an installed plugin included) and the SampleSet code; None when a source cannot be read."""
+    return _code_version(factory, SampleSet)
 
 
-def stable(value: Any) -> Any:
-    """A JSON-able, process-independent form of a parameter (callables by name and source)."""
-    if isinstance(value, dict):
-        return {str(k): stable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (list, tuple)):
-        return [stable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if callable(value):
-        src = _source_of(value)
-        return {"callable": getattr(value, "__qualname__", repr(type(value))),
-                "source": hashlib.sha256((src or repr(value)).encode()).hexdigest()}
-    if hasattr(value, "item"):
-        return stable(value.item())
-    return repr(value)
+stable = canonical  # the one serialiser (framework/canonical.py)
 
 
 def _installed_version(dist: str) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..runs import schema
 from ..runs.reader import Run, load_run
+from ..util import atomic_write_text
 from .html import esc, html_page
 from .sections import SECTIONS
 
@@ -40,5 +41,5 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     sections = [(sid, title, render_section(build, run)) for sid, title, build in SECTIONS]
     title = f"{run.config.get('strategy', 'seqalpha')} · {run.name}"
     path = Path(out) if out is not None else run.path / schema.REPORT
-    path.write_text(html_page(title, report_header(run), sections), encoding="utf-8")
+    atomic_write_text(path, html_page(title, report_header(run), sections))
     return path

@@ -5,7 +5,6 @@ A report can be rebuilt at any time without the model, the data or the engine.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -15,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from ..canonical import dumps
 from ..metrics import BY_NAME, CATALOGUE, HEADLINE, convention_of, fmt_of
 from ..runs.reader import Run
 from .html import (
@@ -83,7 +83,7 @@ def section_overview(run: Run) -> str:
              ["seed", esc(cfg.get("seed", "-"))], ["created", esc(cfg.get("created", "-"))],
              ["run directory", esc(run.path)]]
     params = cfg.get("params") or {}
-    prow = [[esc(k), f"<code>{esc(v if isinstance(v, str) else json.dumps(v, indent=1, default=str))}</code>"]
+    prow = [[esc(k), f"<code>{esc(v if isinstance(v, str) else dumps(v, indent=1))}</code>"]
             for k, v in params.items()]
     body = f'<div class="cards">{cards}</div>' if cards else note("No metrics.json in this run.")
     body += '<div class="params">' + html_table(["run", ""], ident)

@@ -9,7 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..canonical import dumps
 from ..metrics import CATALOGUE
+from ..util import atomic_write_text
 from .listing import _mostly_numeric, _text
 from .reader import Run, load_run
 
@@ -56,7 +58,7 @@ def compare_runs(run_dirs: Iterable[str | Path], out_html: str | Path | None = N
     if out_html is not None:
         from ..report.compare_page import comparison_html
 
-        Path(out_html).write_text(comparison_html(runs, names, table), encoding="utf-8")
+        atomic_write_text(out_html, comparison_html(runs, names, table))
     return table
 
 
@@ -68,7 +70,7 @@ def differing_params(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
         cfg = run.config
         values = {"strategy": cfg.get("strategy"), "data": cfg.get("data"), "span": cfg.get("span"),
                   "seed": cfg.get("seed"), **(cfg.get("params") or {})}
-        return {k: json.dumps(v, sort_keys=True, default=str) for k, v in values.items()}
+        return {k: dumps(v, indent=None) for k, v in values.items()}
 
     flats = [flat(r) for r in runs]
     keys = list(dict.fromkeys(k for f in flats for k in f))

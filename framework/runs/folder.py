@@ -11,6 +11,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..canonical import dumps
+from ..errors import RunLockError
 from ..strategy import StrategyError
 from ..util import atomic_write_bytes
 from . import schema
@@ -51,7 +53,7 @@ def claim(folder: str | Path) -> Iterator[Path]:
             other = _read(path)
             pid, host = other.get("pid"), other.get("host")
             if isinstance(pid, int) and (host != mine["host"] or _alive(pid)) and pid != mine["pid"]:
-                raise StrategyError(f"run directory {folder} is in use by process {pid} on {host} (since "
+                raise RunLockError(f"run directory {folder} is in use by process {pid} on {host} (since "
                                     f"{other.get('since')}): wait for it to finish, or choose another --out") from None
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # a stale lock of a process that is gone: take it over
@@ -60,7 +62,7 @@ def claim(folder: str | Path) -> Iterator[Path]:
             json.dump(mine, fh)
         break
     else:
-        raise StrategyError(f"run directory {folder}: could not take its lock ({path})")
+        raise RunLockError(f"run directory {folder}: could not take its lock ({path})")
     try:
         yield folder
     finally:
@@ -89,9 +91,9 @@ def mark_failed(folder: str | Path, error: BaseException, strategy=None) -> None
     record = {"error": text, "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "resumable": (Path(folder) / schema.CHECKPOINT).is_dir(),
               "strategy": type(strategy).__name__ if strategy is not None else None,
-              "params": json.loads(json.dumps(strategy.params(), default=str)) if strategy is not None else None}
+              "params": strategy.params() if strategy is not None else None}
     with contextlib.suppress(OSError):
-        atomic_write_bytes(Path(folder) / FAILED, json.dumps(record, indent=2).encode())
+        atomic_write_bytes(Path(folder) / FAILED, dumps(record).encode())
 
 
 def failure(folder: str | Path) -> dict | None:

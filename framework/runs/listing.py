@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..canonical import dumps
 from ..metrics import LISTED
 from ..registry import did_you_mean
 from . import schema
@@ -69,7 +69,7 @@ def _text(value: Any) -> str | None:
     """A cell as text (dicts as compact JSON); None stays None."""
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+    return dumps(value, indent=None) if isinstance(value, dict | list) else str(value)
 
 
 def _number(value: Any) -> float:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from ..canonical import dumps
 from ..util import atomic_write_bytes
 from . import schema
 
@@ -46,28 +45,13 @@ class BacktestResult:
         is unfinished (``seqalpha runs`` lists only folders that have one)."""
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(run_dir / schema.CONFIG, json.dumps(_jsonable(self.config), indent=2, default=str).encode())
+        atomic_write_bytes(run_dir / schema.CONFIG, dumps(self.config).encode())
         for name in schema.TABLES:
             atomic_write_bytes(schema.table_path(run_dir, name), getattr(self, name).to_parquet(index=False))
-        atomic_write_bytes(run_dir / schema.METRICS, json.dumps(_jsonable(self.metrics), indent=2).encode())
+        atomic_write_bytes(run_dir / schema.METRICS, dumps(self.metrics).encode())
         self.run_dir = run_dir
         if report:
             from ..report import build_report
 
             build_report(run_dir)
         return run_dir
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        try:
-            return _jsonable(obj.item())
-        except (ValueError, AttributeError):
-            return str(obj)
-    return obj

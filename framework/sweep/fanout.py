@@ -1,26 +1,30 @@
-"""`seqalpha run --workers N`: one run's independent fits (every retrain, every ensemble seed) on a Dask cluster.
+"""`seqalpha run --workers`: one run's independent fits (every retrain, every ensemble seed) on a Dask cluster.
 
-Each fit is a task that stores its model in the shared model cache; the run then goes on as
-usual in this process and finds every model there, so its numbers equal a serial run's with the
-same thread count. The cache directory must be on storage every worker sees
-(``SEQALPHA_CACHE_DIR``); a strategy with ``cache = False`` gets a temporary one for the run.
+The run is resolved once, here on the client (framework/resolved.py). Each fit is a task that
+stores its model in a model-cache folder named in the task; the run then goes on as usual in
+this process and finds every model there, so its numbers equal a serial run's with the same
+thread count. With ``cache=True`` that folder is the user's cache (on storage every worker
+sees); with ``cache=False`` it is a temporary folder for this run only, and ``config.json``
+still says ``cache: false``. Nothing is passed through the process environment.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..strategy import Strategy, StrategyError
+from ..errors import ClusterError
+from ..plugins import PluginFiles
+from ..resolved import ResolvedRun, resolve_run
+from ..strategy import Strategy
 from .cluster import RESOURCE, placement
 from .task import StrategyRef, panel_for, worker_address
 
-_DATASETS: dict[tuple, Any] = {}  # per worker process: the Dataset of a (data, strategy parameters) pair
+_DATASETS: dict[tuple, Any] = {}  # per worker process: the Dataset of a (data, run identity) pair
 
 
 @dataclass(frozen=True)
@@ -31,34 +35,38 @@ class FitTask:
     bar: int  # the retrain bar
     member: int  # index into Trainer.members()
     threads: int
-    cache_dir: str
+    cache_dir: str  # the model-cache folder the fit is stored in (absolute, chosen on the client)
+    identity: str  # the client's ResolvedRun.identity_digest(with_data=False): the worker must resolve the same run
+    plugins: PluginFiles = PluginFiles()
+
+
+def _resolve(task: FitTask) -> ResolvedRun:
+    cls = task.strategy.load()
+    run = resolve_run(cls, task.overrides, task.data, threads=task.threads, plugins=task.plugins.load(),
+                      fits_from=task.cache_dir)
+    if run.identity_digest(with_data=False) != task.identity:
+        raise ClusterError(f"worker {worker_address()} resolves another run than the client (its strategy file, "
+                           "plugins or installed code differ): give every worker the same files and packages")
+    return run
 
 
 def _trainer(task: FitTask):
     from ..backtest.dataset import Dataset
-    from ..backtest.run import strategy_plugins
     from ..backtest.trainer import Trainer
-    from ..model import ModelCache, takes_seed
-    from ..plugins import collect_registries, run_manager
+    from ..model import ModelCache
     from ..progress import Progress
 
-    cls = task.strategy.load()
-    strategy = cls(**task.overrides)
-    registries = collect_registries(run_manager(*strategy_plugins(strategy)))
-    data = task.data if task.data is not None else strategy.data
-    panel = panel_for(data, cls) if isinstance(data, str) else data
-    key = (data if isinstance(data, str) else id(data), repr(sorted(strategy.params().items())))
+    run = _resolve(task)
+    data = task.data if task.data is not None else run.instance.data
+    panel = panel_for(data, type(run.instance), run.plugin_objects) if isinstance(data, str) else data
+    key = (data if isinstance(data, str) else id(data), task.identity)
     if key not in _DATASETS:
-        _DATASETS[key] = Dataset.build(strategy, panel, registries.features)
-    entry = registries.models.get(strategy.model)
-    params = dict(strategy.model_params)
-    if takes_seed(entry.factory) and "seed" not in params:
-        params["seed"] = strategy.seed
-    return Trainer(strategy, _DATASETS[key], entry, params, ModelCache(task.cache_dir), Progress(False), task.threads)
+        _DATASETS[key] = Dataset.build(run.instance, panel, run.registries.features)
+    return Trainer(run, _DATASETS[key], ModelCache(task.cache_dir), Progress(False))
 
 
 def fit_task(task: FitTask) -> dict:
-    """Fit one member of one retrain into the cache (a hit if another worker already did)."""
+    """Fit one member of one retrain into the cache folder (a hit if another worker already did)."""
     from ..threads import pin_threads
 
     t0 = time.perf_counter()
@@ -72,64 +80,58 @@ def fit_task(task: FitTask) -> dict:
 
 
 @contextlib.contextmanager
-def _cache_for(strategy: Strategy) -> Iterator[str]:
-    """The cache directory the fits go to: the usual one, or a temporary one when the strategy turns caching off."""
-    from ..model import cache_dir
-
-    if strategy.cache:
-        yield str(cache_dir())
+def _fits_folder(run: ResolvedRun) -> Iterator[str]:
+    """The folder the fits go to: the run's cache folder, or a temporary one when the run does not cache."""
+    if run.cache_dir is not None:
+        yield run.cache_dir
         return
     with tempfile.TemporaryDirectory(prefix="seqalpha-fits-") as tmp:
-        before = os.environ.get("SEQALPHA_CACHE_DIR")
-        os.environ["SEQALPHA_CACHE_DIR"] = tmp
-        try:
-            yield tmp
-        finally:
-            if before is None:
-                os.environ.pop("SEQALPHA_CACHE_DIR", None)
-            else:
-                os.environ["SEQALPHA_CACHE_DIR"] = before
+        yield tmp
 
 
-def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client, threads: int, say=None, **run_kwargs):
-    """Fit every model of the run on the cluster, then run it here from the cache (run_backtest's result)."""
-    from ..backtest import WalkForward, run_backtest
+def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client, threads: int, say=None,
+                   plugins: PluginFiles | None = None, progress=None, resume: bool = False, force: bool = False):
+    """Fit every model of the run on the cluster, then run it here from those fits (run_backtest's result)."""
+    from ..backtest import WalkForward
+    from ..backtest.run import execute
     from ..threads import pin_threads
 
-    pin_threads(threads)
-    strategy = cls(**overrides)
-    if strategy.model_params.get("warm_start"):  # each refit starts from the previous one: nothing to fan out
-        (say or (lambda line: None))("warm-started refits depend on each other: running them in order here")
-        return run_backtest(cls, data=data, out=out, threads=threads, **run_kwargs, **overrides)
-    ref = StrategyRef.of(cls)
-    uri = data if data is not None else strategy.data
-    panel = panel_for(uri, cls) if isinstance(uri, str) else uri
-    calendar = WalkForward.of(strategy, panel.dates)
     say = say or (lambda line: None)
-    with _cache_for(strategy) as cache:
-        n_members = _member_count(strategy)
-        tasks = [FitTask(ref, overrides, uri, t, m, threads, cache)
+    pin_threads(threads)
+    plugins = plugins or PluginFiles()
+    modules = plugins.load()
+    run = resolve_run(cls, overrides, data, threads=threads, plugins=modules)
+    if run.warm_start:  # each refit starts from the previous one: nothing to fan out
+        say("warm-started refits depend on each other: running them in order here")
+        return execute(run, data=data, out=out, progress=progress, resume=resume, force=force)
+    _check_cacheable(run)
+    ref = StrategyRef.of(cls)
+    uri = data if data is not None else run.instance.data
+    panel = panel_for(uri, cls, tuple(modules)) if isinstance(uri, str) else uri
+    calendar = WalkForward.of(run.instance, panel.dates)
+    with _fits_folder(run) as folder:
+        if run.cache_dir is None:
+            run = resolve_run(cls, overrides, data, threads=threads, plugins=modules, fits_from=folder)
+        n_members = len(run.members)
+        tasks = [FitTask(ref, overrides, uri, t, m, threads, folder, run.identity_digest(with_data=False), plugins)
                  for t in calendar.retrain_bars for m in range(n_members)]
         resources, per_task = placement(client, threads)
         if per_task != threads:
-            raise StrategyError(f"the cluster's workers do not advertise the '{RESOURCE}' resource, so their fits "
-                                f"cannot use {threads} threads like this run: start them with --nthreads {threads} "
-                                f"--resources {RESOURCE}=1")
+            raise ClusterError(f"the cluster's workers do not advertise the '{RESOURCE}' resource, so their fits "
+                               f"cannot use {threads} threads like this run: start them with --nthreads {threads} "
+                               f"--resources {RESOURCE}=1")
         futures = [client.submit(fit_task, t, pure=False, retries=2, resources=resources,
                                  key=f"seqalpha-fit-{t.bar}-{t.member}-{time.time_ns()}") for t in tasks]
         say(f"fitting {len(tasks)} models on the cluster ({len(calendar.retrain_bars)} retrains x {n_members} "
             f"members){f'; dashboard {client.dashboard_link}' if getattr(client, 'dashboard_link', None) else ''}")
         done = client.gather(futures)
         say(f"fitted {len(done)} models on {len({d['worker'] for d in done})} workers; running the loop here")
-        overrides = {**overrides, "cache": True}
-        return run_backtest(cls, data=panel, out=out, threads=threads, **run_kwargs, **overrides)
+        return execute(run, data=panel, out=out, progress=progress, resume=resume, force=force)
 
 
-def _member_count(strategy: Strategy) -> int:
-    """Models one retrain fits (Trainer.members)."""
-    from ..backtest.run import strategy_plugins
-    from ..backtest.trainer import member_seeds
-    from ..plugins import collect_registries, run_manager
-
-    entry = collect_registries(run_manager(*strategy_plugins(strategy))).models.get(strategy.model)
-    return len(member_seeds(strategy, entry.factory))
+def _check_cacheable(run: ResolvedRun) -> None:
+    """Models travel from the workers through the model cache: refuse, in one line, a model whose code version
+    cannot be read (it could never be found there)."""
+    if run.code.get("model") is None:
+        raise ClusterError(f"model {run.model!r}: its source cannot be read, so its fits cannot be found in the "
+                           "model cache the workers fill; run without --workers")

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..plugins import PluginFiles
+from ..resolved import resolve_run
 from ..runs import schema
 from ..strategy import Strategy, StrategyError
 from ..threads import DEFAULT_THREADS, check_threads
@@ -45,13 +47,15 @@ class SweepResult:
 def sweep(strategy: type[Strategy], grid: dict[str, list] | None = None, seeds: list[int] | None = None,
           out: str | Path = "runs/sweep", data: Any = None, overrides: dict | None = None, client: Any = None,
           workers: int | None = None, scheduler: str | None = None, threads: int = DEFAULT_THREADS,
-          resume: bool = False, scatter_data: bool = False,
-          progress: Callable[[str], None] | None = None) -> SweepResult:
+          resume: bool = False, scatter_data: bool = False, progress: Callable[[str], None] | None = None,
+          plugins_dir: str | None = None) -> SweepResult:
     """Run ``strategy`` for every grid point and seed; the result's ``table`` has one row per run.
 
     With no ``client``, ``workers`` or ``scheduler`` the runs go one after another in this process.
     ``workers=N`` starts a local Dask cluster of N processes, ``scheduler="tcp://HOST:PORT"`` joins one,
     ``client`` uses a Dask client you made. Each run uses ``threads`` threads (framework/threads.py).
+    ``plugins_dir`` is a folder of plugin files loaded for every run, here and on the workers. ``out`` is made
+    absolute here, so every worker writes its run where the client reads it.
     """
     grid = dict(grid or {})
     check_threads(threads)
@@ -61,15 +65,16 @@ def sweep(strategy: type[Strategy], grid: dict[str, list] | None = None, seeds: 
     if "data" in grid and (data is not None or scatter_data):
         raise StrategyError("a grid over data cannot be combined with --data or --scatter-data (one panel would "
                             "stand in for every grid point)")
-    out = Path(out)
+    out = Path(out).absolute()
+    plugin_files = PluginFiles.read(plugins_dir)
     _claim_folder(out, resume)
     say = progress or (lambda line: None)
-    rows = _finished_rows(out, strategy, specs, data, threads) if resume else {}
+    rows = _finished_rows(out, strategy, specs, data, threads, plugin_files) if resume else {}
     todo = [s for s in specs if s.name not in rows]
     if rows:
         say(f"resuming: {len(rows)} of {len(specs)} runs already complete")
     ref = StrategyRef.of(strategy)
-    tasks = [Task(ref, s.overrides, str(out / s.name), s.name, threads, data, _extra(s)) for s in todo]
+    tasks = [Task(ref, s.overrides, str(out / s.name), s.name, threads, data, _extra(s), plugin_files) for s in todo]
 
     def record(row: dict) -> None:
         rows[row["run_dir"]] = row
@@ -101,31 +106,30 @@ def _extra(spec: RunSpec) -> dict:
     return {**{k: cell(v) for k, v in spec.point}, "seed": spec.seed}
 
 
-def _finished_rows(out: Path, strategy: type[Strategy], specs: list[RunSpec], data, threads: int) -> dict[str, dict]:
-    """Rows of runs whose directory is complete (metrics.json) for the same configuration, seed, data, thread
-    count and code; a complete run missing only its report gets the report rebuilt."""
-    from ..backtest.run import code_versions, strategy_plugins
-    from ..plugins import collect_registries, run_manager
+def _finished_rows(out: Path, strategy: type[Strategy], specs: list[RunSpec], data, threads: int,
+                   plugin_files: PluginFiles) -> dict[str, dict]:
+    """Rows of runs whose directory is complete (metrics.json) for the same resolved run (parameters, seed, data,
+    thread count and code: ``ResolvedRun.identity_digest``); a complete run whose report is missing or cut short
+    gets the report rebuilt."""
     from ..runs.compare import flat_metrics
 
     previous = {}
     if (out / RESULTS).exists():
         previous = {r["run_dir"]: r for r in pd.read_parquet(out / RESULTS).to_dict("records")}
-    models = collect_registries(run_manager(*strategy_plugins(strategy()))).models
+    modules = plugin_files.load()
     rows = {}
     for spec in specs:
         folder = out / spec.name
         if not (folder / schema.METRICS).is_file() or not (folder / schema.CONFIG).is_file():
             continue
-        config = json.loads((folder / schema.CONFIG).read_text())
-        instance = strategy(**spec.overrides)
-        wanted = json.loads(json.dumps(instance.params(), default=str))
-        label = data if isinstance(data, str) else (instance.data if data is None else config.get("data"))
-        code = code_versions(instance, models.get(instance.model).factory)
-        if (config.get("params") != wanted or config.get("data") != label or config.get("threads") != threads
-                or config.get("code") != code):
+        try:
+            config = json.loads((folder / schema.CONFIG).read_text())
+        except (OSError, ValueError):
             continue
-        if not (folder / schema.REPORT).is_file():  # killed while writing the report: the run itself is whole
+        wanted = resolve_run(strategy, spec.overrides, data, threads=threads, plugins=modules)
+        if config.get("identity") != wanted.identity_digest(with_data=False):
+            continue
+        if not report_is_whole(folder / schema.REPORT):  # killed while writing the report: the run itself is whole
             from ..report import build_report
 
             build_report(folder)
@@ -208,3 +212,14 @@ def _client_panel(task: Task, data):
     if not isinstance(uri, str):
         return uri
     return panel_for(uri, cls)
+
+
+def report_is_whole(path: Path) -> bool:
+    """Whether a report.html exists and ends as a page does (a report cut short by a kill is rebuilt)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 64))
+            return b"</html>" in fh.read().lower()
+    except OSError:
+        return False

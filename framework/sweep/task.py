@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import DataError, Panel, load_panel, parse_uri
+from ..plugins import PluginFiles
 from ..strategy import Strategy, load_strategy_file
 
 #: Panels this process has loaded, by data URI: a worker reads each data folder once for all its runs.
@@ -52,6 +53,7 @@ class Task:
     threads: int
     data: Any = None  # a URI, a Panel (scattered), or None: the strategy's own data
     extra: dict = field(default_factory=dict)  # grid point and seed, copied into the results row
+    plugins: PluginFiles = field(default_factory=PluginFiles)  # --plugins-dir files, loaded on the worker
 
 
 def worker_address() -> str:
@@ -64,17 +66,16 @@ def worker_address() -> str:
         return "local"
 
 
-def panel_for(uri: str, strategy: type[Strategy]) -> Panel:
+def panel_for(uri: str, strategy: type[Strategy], plugins: tuple = ()) -> Panel:
     """The panel of ``uri``, loaded once per process; a path this worker cannot see is named as such."""
     if uri not in _PANELS:
-        from ..backtest.run import strategy_plugins
-        from ..plugins import collect_registries, run_manager
+        from ..plugins import collect_registries, run_manager, strategy_plugins
 
         scheme, location, _ = parse_uri(uri)
         if location and not Path(location).expanduser().exists():
             raise DataError(f"data {uri!r}: {location} is not visible on worker {worker_address()}: put the "
                                     "data on storage every worker sees, or pass --scatter-data to ship the panel")
-        sources = collect_registries(run_manager(*strategy_plugins(strategy()))).data_sources
+        sources = collect_registries(run_manager(*plugins, *strategy_plugins(strategy))).data_sources
         _PANELS[uri] = load_panel(uri, sources)
     return _PANELS[uri]
 
@@ -94,17 +95,18 @@ def run_task(task: Task, shipped: Panel | None = None) -> dict:
     try:
         pin_threads(task.threads)
         cls = task.strategy.load()
+        plugins = task.plugins.load()
         data = shipped if shipped is not None else task.data
         if data is None:
             data = cls(**task.overrides).data
         if isinstance(data, str):
-            data = panel_for(data, cls)
+            data = panel_for(data, cls, tuple(plugins))
         try:
-            result = run_backtest(cls, data=data, out=task.out, progress=False, resume=True, threads=task.threads,
-                                  **task.overrides)
-        except CheckpointMismatch:  # a checkpoint of an earlier attempt with other code or data: start over
-            result = run_backtest(cls, data=data, out=task.out, progress=False, resume=False, force=True,
+            result = run_backtest(cls, data=data, out=task.out, plugins=plugins, progress=False, resume=True,
                                   threads=task.threads, **task.overrides)
+        except CheckpointMismatch:  # a checkpoint of an earlier attempt with other code or data: start over
+            result = run_backtest(cls, data=data, out=task.out, plugins=plugins, progress=False, resume=False,
+                                  force=True, threads=task.threads, **task.overrides)
         row.update({**flat_metrics(result.metrics), **task.extra})  # a grid key keeps its own value
     except Exception as exc:  # recorded as a failed run; the sweep goes on
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}")

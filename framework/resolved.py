@@ -1,0 +1,211 @@
+"""ResolvedRun: the one object that says what a run is, made once by ``resolve_run`` and consumed by every entry point.
+
+``run_backtest``, the ``--workers`` fan-out, sweep tasks and sweep ``--resume``, ``seqalpha
+audit`` and checkpoints all take their configuration from it, never rebuilding it their own
+way. Each field is either *identity* (it decides the run's numbers: it enters the checkpoint
+fingerprint and ``identity_digest``) or *recorded* (written down only: moving the cache folder
+or renaming the strategy file does not break ``--resume``). Its JSON form (``as_json``, through
+the one serialiser in ``canonical.py``) is the body of ``config.json``.
+
+The user's environment (``SEQALPHA_CACHE_DIR``) is read here, once, on the client; seqalpha
+never writes ``os.environ``. Paths are made absolute here, once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .canonical import canonical, code_version, digest, strategy_code_version
+from .strategy import Strategy, StrategyError
+from .threads import DEFAULT_THREADS, check_threads
+
+IDENTITY = "identity"
+RECORDED = "recorded"
+
+
+def _identity(**kw):
+    return field(metadata={"kind": IDENTITY}, **kw)
+
+
+def _recorded(**kw):
+    return field(metadata={"kind": RECORDED}, **kw)
+
+
+@dataclass(frozen=True)
+class ResolvedRun:
+    """Everything that decides a run's numbers (identity fields) and what is only written down (recorded)."""
+
+    strategy: str = _identity()  # the Strategy class's name
+    params: dict = _identity()  # every strategy parameter, custom ones included (``cache`` is recorded only)
+    custom_params: dict = _identity()  # the strategy's own parameters (also in params), shown apart
+    model: str = _identity()  # the registered model name
+    model_params: dict = _identity()  # effective: the model's defaults, the strategy's model_params, the seed
+    factory_params: dict = _identity()  # what the model factory is called with (model_params as given, + seed)
+    aux_horizons: tuple = _identity()  # auxiliary label horizons the model trains on
+    embargo: int = _identity()  # bars between the last training sample and the retrain: max(horizon, aux)
+    warm_start: bool = _identity()  # each refit starts from the previous one (retrains depend on each other)
+    members: tuple = _identity()  # the seeds of the models one retrain fits
+    data: str = _identity()  # the data URI (or "panel:NAME" for a Panel passed from Python)
+    data_digest: str | None = _identity(default=None)  # sha256 of the loaded panel; None until loaded
+    features: dict = _identity(default_factory=dict)  # feature_set, factors, normalize, window, and names once built
+    threads: int = _identity(default=DEFAULT_THREADS)
+    code: dict = _identity(default_factory=dict)  # {"strategy": sha256, "model": sha256}: source, not paths
+    cache: bool = _recorded(default=True)  # the strategy's cache setting
+    cache_dir: str | None = _recorded(default=None)  # the model cache folder used (absolute), None without one
+    strategy_file: str | None = _recorded(default=None)
+    plugin_files: tuple = _recorded(default=())  # --plugins-dir files loaded for this run (absolute paths)
+    versions: dict = _recorded(default_factory=dict)  # seqalpha, numpy, pandas, torch, vectorbt
+    seed: int = _recorded(default=0)
+    # Not serialised: the live objects the run uses.
+    instance: Any = field(default=None, compare=False, repr=False, metadata={"kind": None})
+    registries: Any = field(default=None, compare=False, repr=False, metadata={"kind": None})
+    plugin_objects: tuple = field(default=(), compare=False, repr=False, metadata={"kind": None})
+
+    # ---- forms ---------------------------------------------------------------------------------
+    def fields_of(self, kind: str) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("kind") == kind}
+
+    def identity(self) -> dict[str, Any]:
+        """The identity fields, canonical (what checkpoints and run comparisons match on)."""
+        ident = canonical(self.fields_of(IDENTITY))
+        ident["params"].pop("cache", None)  # recorded: where models come from changes no number
+        return ident
+
+    def identity_digest(self, with_data: bool = True) -> str:
+        """sha256 of the identity; ``with_data=False`` leaves out the panel's digest (known only once loaded)."""
+        ident = self.identity()
+        if not with_data:
+            ident.pop("data_digest", None)
+            ident["features"] = {k: v for k, v in ident["features"].items() if k != "names"}
+        return digest(ident)
+
+    def as_json(self) -> dict[str, Any]:
+        """The canonical JSON form: every identity and recorded field, and the digests (config.json's body)."""
+        out = canonical({**self.fields_of(IDENTITY), **self.fields_of(RECORDED)})
+        out["identity"] = self.identity_digest(with_data=False)
+        return out
+
+    # ---- after the data is loaded ---------------------------------------------------------------
+    def with_data(self, panel, feature_names: list[str]) -> ResolvedRun:
+        """This run with the loaded panel's digest and the built feature names."""
+        return dataclasses.replace(self, data_digest=panel_digest(panel),
+                                   features={**self.features, "names": list(feature_names)})
+
+    @property
+    def model_entry(self):
+        return self.registries.models.get(self.model)
+
+
+def panel_digest(panel) -> str:
+    """sha256 of a panel's dates, assets, fields, values, universe and benchmark (everything a run can read)."""
+    import numpy as np
+
+    from .util import hash_arrays
+
+    h = hashlib.sha256()
+    h.update(repr(list(panel.fields)).encode())
+    h.update("|".join(map(str, panel.assets)).encode())
+    bench = None if panel.benchmark is None else np.asarray(panel.benchmark, dtype=np.float64)
+    hash_arrays(h, panel.dates.asi8, panel.values, panel.universe, bench)
+    return h.hexdigest()
+
+
+def _installed(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    """Releases of seqalpha and the libraries that compute its numbers (read without importing them)."""
+    import numpy as np
+
+    return {"seqalpha": _installed("seqalpha"), "numpy": np.__version__, "pandas": _installed("pandas"),
+            "torch": _installed("torch"), "vectorbt": _installed("vectorbt")}
+
+
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """$SEQALPHA_CACHE_DIR, else ~/.cache/seqalpha/models, made absolute."""
+    env = (os.environ if environ is None else environ).get("SEQALPHA_CACHE_DIR")
+    return (Path(env).expanduser() if env else Path.home() / ".cache" / "seqalpha" / "models").resolve()
+
+
+def strategy_plugins(strategy: Strategy | type[Strategy]) -> list[object]:
+    """The modules of the strategy's class and of its parents (a strategy subclassing another file's strategy)
+    that hold @hookimpl functions: registered for its run only."""
+    from .plugins import strategy_plugins as _plugins
+
+    return _plugins(strategy)
+
+
+def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any] | None = None, data: Any = None,
+                *, threads: int = DEFAULT_THREADS, plugins: Iterable[object] = (), plugin_files: Iterable[str] = (),
+                cache_dir: str | Path | None = None, fits_from: str | Path | None = None,
+                environ: Mapping[str, str] | None = None) -> ResolvedRun:
+    """The run of ``strategy`` with ``overrides`` on ``data``: parameters checked, the model's effective
+    parameters merged, the plugins for this run collected, the cache folder chosen (``cache_dir``, else
+    ``$SEQALPHA_CACHE_DIR``, else ~/.cache/seqalpha/models; none when ``cache=False`` unless ``fits_from`` names
+    the folder of this run's own fan-out fits), code versions taken. No data is loaded here."""
+    from .model import takes_seed
+    from .plugins import collect_registries, run_manager
+
+    overrides = dict(overrides or {})
+    if isinstance(strategy, type):
+        instance = strategy(**overrides)
+    elif overrides:
+        raise StrategyError("pass parameter overrides with a Strategy class, not an instance")
+    else:
+        instance = strategy
+    try:
+        check_threads(threads)
+    except ValueError as exc:
+        raise StrategyError(str(exc)) from None
+    plugin_objects = (*plugins, *strategy_plugins(instance))
+    registries = collect_registries(run_manager(*plugin_objects))
+    entry = registries.models.get(instance.model)
+    factory = entry.factory
+    factory_params = dict(instance.model_params)
+    if takes_seed(factory) and "seed" not in factory_params:
+        factory_params["seed"] = instance.seed
+    effective = {**(getattr(factory, "defaults", None) or {}), **factory_params}
+    aux = tuple(int(h) for h in (effective.get("aux_horizons") or ()))
+    from .backtest.trainer import member_seeds
+
+    if fits_from is not None:
+        folder: Path | None = Path(fits_from).resolve()
+    elif instance.cache:
+        folder = Path(cache_dir).expanduser().resolve() if cache_dir is not None else default_cache_dir(environ)
+    else:
+        folder = None
+    data = data if data is not None else instance.data
+    label = data if isinstance(data, str) else data.meta.get("uri", f"panel:{data.name}")
+    params = instance.params()
+    module = sys.modules.get(type(instance).__module__)
+    file = getattr(module, "__file__", None)
+    return ResolvedRun(
+        strategy=type(instance).__name__,
+        params=params,
+        custom_params={n: getattr(instance, n) for n in type(instance).own_param_names()},
+        model=instance.model, model_params=effective, factory_params=factory_params, aux_horizons=aux,
+        embargo=max((instance.horizon, *aux)), warm_start=bool(effective.get("warm_start")),
+        members=tuple(member_seeds(instance, factory)) if instance.seeds else (factory_params.get("seed",
+                                                                                                   instance.seed),),
+        data=label,
+        features={"feature_set": instance.feature_set, "factors": instance.factors, "normalize": instance.normalize,
+                  "window": instance.window},
+        threads=threads,
+        code={"strategy": strategy_code_version(type(instance)), "model": code_version(factory)},
+        cache=bool(instance.cache), cache_dir=None if folder is None else str(folder),
+        strategy_file=str(Path(file).resolve()) if file else None,
+        plugin_files=tuple(str(Path(p).resolve()) for p in plugin_files),
+        versions=versions(), seed=instance.seed,
+        instance=instance, registries=registries, plugin_objects=tuple(plugin_objects))
