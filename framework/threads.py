@@ -9,10 +9,9 @@ The count is written to config.json; the same count gives the same numbers.
 
 from __future__ import annotations
 
-import os
-
 DEFAULT_THREADS = 1
-_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+#: The variables a worker process starts with for its pools (framework/sweep/cluster.py worker_env).
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 def check_threads(n: object) -> int:
@@ -22,11 +21,10 @@ def check_threads(n: object) -> int:
 
 
 def pin_threads(n: int) -> int:
-    """Use ``n`` threads in this process from now on: torch's intra-op pool, BLAS and OpenMP pools, and the
-    environment that child processes inherit. Returns ``n``."""
+    """Use ``n`` threads in this process from now on: torch's intra-op pool and the BLAS and OpenMP pools (through
+    threadpoolctl). The process environment is never written (Dask workers get theirs from
+    framework/sweep/cluster.py ``worker_env``). Returns ``n``."""
     check_threads(n)
-    for key in _ENV:
-        os.environ[key] = str(n)
     try:
         from threadpoolctl import threadpool_limits
 

@@ -12,7 +12,7 @@ import pandas as pd
 from ..canonical import dumps
 from ..metrics import CATALOGUE
 from ..util import atomic_write_text
-from .listing import _mostly_numeric, _text
+from .listing import cell_text, mostly_numeric
 from .reader import Run, load_run
 
 
@@ -53,7 +53,7 @@ def compare_runs(run_dirs: Iterable[str | Path], out_html: str | Path | None = N
     names = run_names([r.path for r in runs])
     table = pd.DataFrame({n: pd.Series(flat_metrics(r.metrics), dtype=object) for n, r in zip(names, runs)})
     table = table.reindex(metric_order(m for r in runs for m in flat_metrics(r.metrics)))
-    table = table.apply(lambda col: col.astype(float) if _mostly_numeric(col) else col)
+    table = table.apply(lambda col: col.astype(float) if mostly_numeric(col) else col)
     table.index.name = "metric"
     if out_html is not None:
         from ..report.compare_page import comparison_html
@@ -75,5 +75,5 @@ def differing_params(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
     flats = [flat(r) for r in runs]
     keys = list(dict.fromkeys(k for f in flats for k in f))
     differ = [k for k in keys if len({f.get(k, "<absent>") for f in flats}) > 1]
-    shown = {n: [_text(json.loads(f[k])) if k in f else "-" for k in differ] for n, f in zip(names, flats)}
+    shown = {n: [cell_text(json.loads(f[k])) if k in f else "-" for k in differ] for n, f in zip(names, flats)}
     return pd.DataFrame(shown, index=pd.Index(differ, name="parameter"), dtype=object)

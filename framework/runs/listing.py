@@ -54,8 +54,8 @@ def run_summary(path: Path, root: Path) -> dict[str, Any]:
     span = list(config.get("span") or []) + [None, None]
     name = path.relative_to(root).as_posix() if path != root else path.resolve().name
     row: dict[str, Any] = {
-        "run": name, "strategy": config.get("strategy"), "model": _text(params.get("model", config.get("model"))),
-        "data": _text(config.get("data")), "start": _text(span[0]), "end": _text(span[1]),
+        "run": name, "strategy": config.get("strategy"), "model": cell_text(params.get("model", config.get("model"))),
+        "data": cell_text(config.get("data")), "start": cell_text(span[0]), "end": cell_text(span[1]),
     }
     for key in LISTED:
         row[key] = _number(metrics.get(key))
@@ -65,7 +65,7 @@ def run_summary(path: Path, root: Path) -> dict[str, Any]:
     return row
 
 
-def _text(value: Any) -> str | None:
+def cell_text(value: Any) -> str | None:
     """A cell as text (dicts as compact JSON); None stays None."""
     if value is None or isinstance(value, str):
         return value
@@ -134,7 +134,7 @@ def format_table(df: pd.DataFrame, digits: int = 4, max_width: int = 40) -> str:
     header = [str(c) for c in frame.columns]
     cells = [[_clip(format_cell(v, digits), max_width) for v in row] for row in frame.itertuples(index=False)]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
-    right = [pd.api.types.is_numeric_dtype(frame[c]) or _mostly_numeric(frame[c]) for c in frame.columns]
+    right = [pd.api.types.is_numeric_dtype(frame[c]) or mostly_numeric(frame[c]) for c in frame.columns]
 
     def line(parts: list[str]) -> str:
         return "  ".join(p.rjust(w) if r else p.ljust(w) for p, w, r in zip(parts, widths, right)).rstrip()
@@ -147,7 +147,7 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _mostly_numeric(column: pd.Series) -> bool:
+def mostly_numeric(column: pd.Series) -> bool:
     """Whether an object column holds numbers (compare tables mix floats and NaN)."""
     values = column.dropna()
     return bool(len(values)) and all(isinstance(v, int | float | np.number) for v in values)
