@@ -7,6 +7,7 @@ wall time) and writes into nothing else; the clock records it.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from ..features import WindowTransform
 from ..model import Model, ModelCache, SampleSet, SeedEnsemble, as_model, fit_model, takes_seed
 from ..model.base import Log
-from ..model.cache import model_key
+from ..model.cache import UNSAFE_PICKLE, model_key, split_cache_options, unsafe_pickle_warning
 from ..progress import Progress
 from ..registry import Entry
 from ..strategy import Strategy, StrategyError
@@ -50,8 +51,12 @@ class Trainer:
 
     def __init__(self, strategy: Strategy, dataset: Dataset, model: Entry, model_params: dict,
                  cache: ModelCache | None, progress: Progress, threads: int | None = None) -> None:
+        model_params, self.unsafe_pickle = split_cache_options(model_params)  # the cache's opt-in, not the model's
         self.strategy, self.dataset, self.entry, self.params = strategy, dataset, model, model_params
         self.cache, self.progress, self.threads = cache, progress, threads
+        self._not_cached_said = False
+        if self.unsafe_pickle and cache is not None:
+            warnings.warn(unsafe_pickle_warning(strategy.model, cache.root), RuntimeWarning, stacklevel=2)
         effective = {**(getattr(model.factory, "defaults", None) or {}), **model_params}  # the model's defaults too
         self.aux_horizons = tuple(int(h) for h in (effective.get("aux_horizons") or ()))
         #: the embargo: labels at every horizon a fit trains on must be known at the retrain
@@ -120,7 +125,7 @@ class Trainer:
         if self.cache is not None and (previous is None or previous_key is not None):
             key = model_key(name, factory, params, train, valid, self.dataset.feature_names, seed,
                             device=str(getattr(model, "device", "")), threads=self.threads, previous=previous_key)
-            hit = self.cache.load(key, factory, params) if key is not None else None
+            hit = self.cache.load(key, factory, params, self.unsafe_pickle) if key is not None else None
             if hit is not None:
                 model, info = hit
                 self._previous[seed] = (model, key)
@@ -129,11 +134,22 @@ class Trainer:
             model.restore(previous.state())
         info = fit_model(model, train, valid, log)
         info["fit_seconds"] = time.perf_counter() - t_start
-        if key is not None and not self.cache.store(key, model, info):
-            self.progress.log(f"model {name!r} could not be pickled: not cached")
+        if key is not None and not self.cache.store(key, model, info, self.unsafe_pickle):
+            self._say_not_cached(name)
             key = None
         self._previous[seed] = (model, key)
         return model, {**info, "cached": False, "wall_seconds": time.perf_counter() - t_start}
+
+    def _say_not_cached(self, name: str) -> None:
+        """Warn once per run that the model is not cached, and why."""
+        problem = self.cache.problem or "it could not be stored"
+        self.progress.log(f"model {name!r} not cached: {problem}")
+        if self._not_cached_said or "cannot be written" in problem:  # an unwritable folder warned already
+            return
+        self._not_cached_said = True
+        warnings.warn(f"model {name!r} is not cached: {problem}. state() must return arrays, numbers, str and "
+                      f"lists/dicts of them; or set model_params {UNSAFE_PICKLE}=True to cache it as a pickle "
+                      "(see docs/design.md, Models)", RuntimeWarning, stacklevel=3)
 
     def _gradient_flow(self, model: Model, samples: SampleSet, date) -> list[dict]:
         """Rows (retrain_date, lag, grad_norm, model) from the model's diagnostics, when it has a curve."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..strategy import Strategy, StrategyError
 from .cluster import RESOURCE, placement
+from .storable import check_models_travel
 from .task import StrategyRef, panel_for, worker_address
 
 _DATASETS: dict[tuple, Any] = {}  # per worker process: the Dataset of a (data, strategy parameters) pair
@@ -101,6 +102,7 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
     if strategy.model_params.get("warm_start"):  # each refit starts from the previous one: nothing to fan out
         (say or (lambda line: None))("warm-started refits depend on each other: running them in order here")
         return run_backtest(cls, data=data, out=out, threads=threads, **run_kwargs, **overrides)
+    check_models_travel(strategy)  # models come back through the cache: refuse one it cannot store safely
     ref = StrategyRef.of(cls)
     uri = data if data is not None else strategy.data
     panel = panel_for(uri, cls) if isinstance(uri, str) else uri
