@@ -12,6 +12,7 @@ from .errors import SeqalphaError
 from .plugins import PluginFiles
 from .strategy import StrategyError, load_strategy_file, parse_overrides
 from .threads import DEFAULT_THREADS
+from .util import safe_file_name
 
 
 def format_metrics(metrics: dict) -> str:
@@ -49,11 +50,11 @@ def cmd_run(args) -> int:
     strategy = cls(**overrides)
     out = args.out
     if out is None and args.resume:  # the latest run directory of this strategy
-        previous = sorted(p for p in Path("runs").glob(f"{cls.__name__}-*") if p.is_dir())
+        previous = sorted(p for p in Path("runs").glob(f"{safe_file_name(cls.__name__)}-*") if p.is_dir())
         if not previous:
             raise StrategyError(f"--resume: no run directory runs/{cls.__name__}-* to resume; name one with --out")
         out = previous[-1]
-    out = out or Path("runs") / f"{cls.__name__}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out = out or Path("runs") / f"{safe_file_name(cls.__name__)}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     plugin_files = PluginFiles.read(args.plugins_dir)
     progress = False if args.quiet else ("verbose" if args.verbose else None)
     with warnings.catch_warnings(record=True) as caught:  # collected, summarised after the metrics
@@ -143,10 +144,19 @@ def cmd_compare(args) -> int:
 
 def cmd_cache(args) -> int:
     from .model import ModelCache
+    from .model.cache import CacheError
 
     cache = ModelCache()
     if args.clear or args.older_than is not None:
-        files, size = cache.prune(args.older_than)
+        doomed = cache.stale(args.older_than)  # refuses a negative age, or a folder that may not be a cache
+        what = f"{len(doomed)} model(s), {sum(p.stat().st_size for p in doomed) / 2**20:.1f} MiB, from {cache.root}"
+        if doomed and not args.yes:
+            if not sys.stdin.isatty():
+                raise CacheError(f"not deleting {what} without confirmation (not a terminal): add --yes")
+            if input(f"delete {what}? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("nothing deleted")
+                return 0
+        files, size = cache.delete(doomed)
         print(f"removed {files} model(s), {size / 2**20:.1f} MiB, from {cache.root}")
     entries = cache.entries()
     size = sum(p.stat().st_size for p in entries)
@@ -230,9 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="print the checks as JSON on stdout")
     audit.add_argument("--strategy", help="which Strategy class, when the file defines several")
     audit.set_defaults(func=cmd_audit)
-    cache = sub.add_parser("cache", help="show the model cache's size; --clear or --older-than DAYS to prune it")
+    cache = sub.add_parser("cache", help="show the model cache's size; --clear or --older-than DAYS to prune it "
+                                         "(asks first on a terminal; --yes elsewhere)")
     cache.add_argument("--clear", action="store_true", help="remove every cached model")
-    cache.add_argument("--older-than", type=float, metavar="DAYS", help="remove models not used for DAYS days")
+    cache.add_argument("--older-than", type=float, metavar="DAYS", help="remove models not used for DAYS days (>= 0)")
+    cache.add_argument("--yes", "-y", action="store_true", help="delete without asking (needed off a terminal)")
     cache.set_defaults(func=cmd_cache)
     sub.add_parser("plugins", help="list plugins and what each registered").set_defaults(func=cmd_plugins)
     sub.add_parser("models", help="list registered models").set_defaults(func=cmd_models)

@@ -64,6 +64,7 @@ class ResolvedRun:
     plugin_files: tuple = _recorded(default=())  # --plugins-dir files loaded for this run (absolute paths)
     versions: dict = _recorded(default_factory=dict)  # seqalpha, numpy, pandas, torch, vectorbt
     seed: int = _recorded(default=0)
+    unsafe_pickle_cache: bool = _recorded(default=False)  # model_params' opt-in to pickled cache entries (split off)
     # Not serialised: the live objects the run uses.
     instance: Any = field(default=None, compare=False, repr=False, metadata={"kind": None})
     registries: Any = field(default=None, compare=False, repr=False, metadata={"kind": None})
@@ -156,6 +157,7 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
     ``$SEQALPHA_CACHE_DIR``, else ~/.cache/seqalpha/models; none when ``cache=False`` unless ``fits_from`` names
     the folder of this run's own fan-out fits), code versions taken. No data is loaded here."""
     from .model import takes_seed
+    from .model.cache import split_cache_options
     from .plugins import collect_registries, run_manager
 
     overrides = dict(overrides or {})
@@ -173,7 +175,7 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
     registries = collect_registries(run_manager(*plugin_objects))
     entry = registries.models.get(instance.model)
     factory = entry.factory
-    factory_params = dict(instance.model_params)
+    factory_params, unsafe_pickle = split_cache_options(dict(instance.model_params))  # the cache's option only
     if takes_seed(factory) and "seed" not in factory_params:
         factory_params["seed"] = instance.seed
     effective = {**(getattr(factory, "defaults", None) or {}), **factory_params}
@@ -207,5 +209,5 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
         cache=bool(instance.cache), cache_dir=None if folder is None else str(folder),
         strategy_file=str(Path(file).resolve()) if file else None,
         plugin_files=tuple(str(Path(p).resolve()) for p in plugin_files),
-        versions=versions(), seed=instance.seed,
+        versions=versions(), seed=instance.seed, unsafe_pickle_cache=unsafe_pickle,
         instance=instance, registries=registries, plugin_objects=tuple(plugin_objects))

@@ -1,9 +1,10 @@
-"""Small helpers with one job each, shared across seqalpha: atomic file writes and array hashing."""
+"""Small helpers with one job each, shared across seqalpha: atomic file writes, array hashing, safe file names."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -57,3 +58,11 @@ def hash_arrays(h: Any, *arrays: np.ndarray | None) -> None:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(memoryview(a).cast("B"))
+
+
+def safe_file_name(name: str, fallback: str = "Strategy") -> str:
+    """``name`` as one safe file name: letters, digits, ``_``, ``-`` and single inner dots only (no ``/``, no
+    ``..``, no leading dot), at most 100 characters; ``fallback`` when nothing is left."""
+    safe = re.sub(r"[^\w.-]+", "_", name)
+    safe = re.sub(r"\.{2,}", "_", safe).strip("._-")[:100].strip("._-")
+    return safe or fallback

@@ -120,7 +120,7 @@ def test_cached_torch_model_scores_exactly_like_a_fresh_one():
 def test_cache_location_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path / "here"))
     run()
-    assert list((tmp_path / "here").rglob("*.pkl"))
+    assert list((tmp_path / "here").rglob("*.model"))
     monkeypatch.delenv("SEQALPHA_CACHE_DIR")
     assert model_cache.cache_dir() == Path.home() / ".cache" / "seqalpha" / "models"
 
@@ -143,7 +143,7 @@ def test_a_corrupt_or_half_written_entry_is_a_miss(tmp_path):
     loaded, info = cache.load(key, CountingRidge, model.params)
     np.testing.assert_array_equal(loaded.predict(train), model.predict(train))
     cache.path(key).write_bytes(cache.path(key).read_bytes()[:20])  # truncated, as if written half
-    with pytest.warns(RuntimeWarning, match=f"{key}.pkl could not be restored .*: refitting"):  # a miss, said aloud
+    with pytest.warns(RuntimeWarning, match=f"{key}.model could not be restored.*: refitting"):  # a miss, said aloud
         assert cache.load(key, CountingRidge, model.params) is None
 
 
@@ -161,7 +161,7 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         cache.store("ab" * 32, model, {})
     assert not cache.path("ab" * 32).exists()
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name != model_cache.MARKER]  # the marker only
 
 
 def test_key_depends_on_the_data_seen_and_the_code(tmp_path):
@@ -208,9 +208,9 @@ def test_loads_mark_use_and_prune_removes_only_stale_entries(tmp_path, monkeypat
     assert cache.load(keys[0], CountingRidge, model.params) is not None  # used today
     (tmp_path / "aa" / ".in-progress.tmp").write_bytes(b"x")  # a write in progress is not an entry
     monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path))
-    assert main(["cache", "--older-than", "5"]) == 0
+    assert main(["cache", "--older-than", "5", "--yes"]) == 0
     out = capsys.readouterr().out
     assert "removed 2 model(s)" in out and "1 model(s)" in out
     assert [p.stem for p in cache.entries()] == [keys[0]]
-    assert main(["cache", "--clear"]) == 0
+    assert main(["cache", "--clear", "--yes"]) == 0
     assert cache.entries() == [] and "removed 1 model(s)" in capsys.readouterr().out

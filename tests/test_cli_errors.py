@@ -3,7 +3,6 @@ in seqalpha (or a plugin) keeps its traceback, and --debug shows it for everythi
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -80,10 +79,10 @@ def test_a_damaged_checkpoint_segment_is_named(tiny_file, tmp_path, capsys):
     out = tmp_path / "r"
     ckpt = Checkpoint(out / "checkpoint", "fp")
     ckpt.save(10, {"rows": [1]})
-    segment = out / "checkpoint" / "segment-00000.pkl"
-    segment.write_bytes(pickle.dumps({"fingerprint": "fp"})[:-3])
+    segment = out / "checkpoint" / "segment-00000.state"
+    segment.write_bytes(segment.read_bytes()[:-3])  # cut short
     one_line(capsys, main(["run", str(tiny_file), "--out", str(out), "--resume"]),
-             "checkpoint segment", "segment-00000.pkl is damaged")
+             "checkpoint segment", "segment-00000.state is damaged")
 
 
 class WrongShape(Model):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 import warnings
 
 import numpy as np
@@ -174,15 +173,19 @@ def test_weights_the_engine_cannot_trade_are_refused_and_nan_means_no_order():
 # ---- the model cache ----------------------------------------------------------------------------------------
 
 def test_a_tampered_cache_entry_is_refitted(tmp_path, monkeypatch):
+    from framework import safe_codec
+    from framework.model import cache_entry
+
     monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path / "cache"))
     first = run_backtest(Tiny, progress=False)
-    entries = list((tmp_path / "cache").rglob("*.pkl"))
-    for path in entries:  # flip the sign of every coefficient, keep the file loadable
-        entry = pickle.loads(path.read_bytes())
-        payload = pickle.loads(entry["payload"])
+    entries = list((tmp_path / "cache").rglob("*.model"))
+    assert entries
+    for path in entries:  # flip the sign of every coefficient, keep the file loadable (its header unchanged)
+        data = path.read_bytes()
+        header_end = data.index(b"\n", len(cache_entry.MAGIC)) + 1
+        payload = safe_codec.decode(data[header_end:])
         payload["state"]["coef"] = -payload["state"]["coef"]
-        entry["payload"] = pickle.dumps(payload)
-        path.write_bytes(pickle.dumps(entry))
+        path.write_bytes(data[:header_end] + safe_codec.encode(payload))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         again = run_backtest(Tiny, progress=False)

@@ -74,7 +74,7 @@ def test_sigkilled_run_resumes_to_the_same_numbers(tmp_path):
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     run_dir = tmp_path / "killed"
     assert not (run_dir / "metrics.json").exists()
-    assert [p.name for p in (run_dir / "checkpoint").glob("segment-*.pkl")] == ["segment-00000.pkl"]
+    assert [p.name for p in (run_dir / "checkpoint").glob("segment-*.state")] == ["segment-00000.state"]
 
     resumed = _cli(strategy, run_dir, tmp_path / "cache_killed", "--resume")
     assert resumed.returncode == 0, resumed.stderr
@@ -142,7 +142,7 @@ def test_interrupted_run_resumes_in_process(tmp_path, stop_at):
     whole = run_backtest(Quick, plugins=[Interrupt(0)], progress=False, out=tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
         run_backtest(Quick, plugins=[Interrupt(stop_at)], progress=False, out=tmp_path / "cut")
-    segments = sorted((tmp_path / "cut" / "checkpoint").glob("segment-*.pkl"))
+    segments = sorted((tmp_path / "cut" / "checkpoint").glob("segment-*.state"))
     assert len(segments) == stop_at - 1
     resumed = run_backtest(Quick, plugins=[Interrupt(0)], progress=False, out=tmp_path / "cut", resume=True)
     assert resumed.config["resumed_at"] is not None
@@ -170,7 +170,7 @@ def test_a_half_written_segment_is_never_read(tmp_path):
     ckpt = Checkpoint(tmp_path, "fp")
     ckpt.save(10, {"rows": [1, 2], "now": "a"})
     ckpt.save(20, {"rows": [1, 2, 3], "now": "b"})
-    (tmp_path / ".segment-00002.pkl.x.tmp").write_bytes(b"\x80half")  # a write killed before its rename
+    (tmp_path / ".segment-00002.state.x.tmp").write_bytes(b"\x80half")  # a write killed before its rename
     loaded = Checkpoint(tmp_path, "fp").load()
     assert loaded == (20, {"rows": [1, 2, 3], "now": "b"})
     with pytest.raises(CheckpointMismatch):

@@ -153,13 +153,16 @@ def simulate_span(strategy: Strategy, dataset: Dataset, calendar: WalkForward,
 def _check_model_params(strategy: Strategy, model_entry) -> None:
     """The model's parameters checked before data loading: unknown names (with the likely cause, params written
     for another model) and values the model refuses (lr='fast', epochs=0), by building it once."""
+    from ..model.cache import split_cache_options
+
     known = getattr(model_entry.factory, "defaults", None)
-    problem = unknown_params(repr(strategy.model), known, strategy.model_params) if isinstance(known, dict) else None
+    params, _ = split_cache_options(strategy.model_params)  # unsafe_pickle_cache is the cache's option
+    problem = unknown_params(repr(strategy.model), known, params) if isinstance(known, dict) else None
     if problem:
         raise StrategyError(f"{problem} If the strategy's model_params were written for another model, override "
                             f"them too, e.g. --set model={strategy.model} --set model_params={{}}")
     try:
-        model_entry.factory(**strategy.model_params)
+        model_entry.factory(**params)
     except (ValueError, TypeError) as exc:
         raise StrategyError(f"model_params for {strategy.model!r}: {exc}") from None
 

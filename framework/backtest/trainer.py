@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 from ..features import WindowTransform
 from ..model import Model, ModelCache, SampleSet, SeedEnsemble, as_model, fit_model, takes_seed
 from ..model.base import Log
-from ..model.cache import model_key
+from ..model.cache import UNSAFE_PICKLE, model_key, unsafe_pickle_warning
 from ..progress import Progress
 from ..resolved import ResolvedRun
 from ..strategy import Strategy, StrategyError
@@ -56,7 +57,11 @@ class Trainer:
     def __init__(self, run: ResolvedRun, dataset: Dataset, cache: ModelCache | None, progress: Progress) -> None:
         self.run, self.strategy, self.dataset = run, run.instance, dataset
         self.entry, self.params = run.model_entry, dict(run.factory_params)
+        self.unsafe_pickle = run.unsafe_pickle_cache  # the cache's opt-in, not the model's (resolve_run splits it)
         self.cache, self.progress, self.threads = cache, progress, run.threads
+        self._not_cached_said = False
+        if self.unsafe_pickle and cache is not None:
+            warnings.warn(unsafe_pickle_warning(run.model, cache.root), RuntimeWarning, stacklevel=2)
         self.aux_horizons = tuple(run.aux_horizons)
         #: the embargo: labels at every horizon a fit trains on must be known at the retrain
         self.embargo = run.embargo
@@ -160,7 +165,7 @@ class Trainer:
         if self.cache is not None and (previous is None or previous_key is not None):
             key = model_key(name, factory, params, train, valid, self.dataset.feature_names, seed,
                             device=str(getattr(model, "device", "")), threads=self.threads, previous=previous_key)
-            hit = self.cache.load(key, factory, params) if key is not None else None
+            hit = self.cache.load(key, factory, params, self.unsafe_pickle) if key is not None else None
             if hit is not None:
                 model, info = hit
                 self._previous[seed] = (model, key)
@@ -169,11 +174,22 @@ class Trainer:
             model.restore(previous.state())
         info = fit_model(model, train, valid, log)
         info["fit_seconds"] = time.perf_counter() - t_start
-        if key is not None and not self.cache.store(key, model, info):
-            self.progress.log(f"model {name!r} could not be pickled: not cached")
+        if key is not None and not self.cache.store(key, model, info, self.unsafe_pickle):
+            self._say_not_cached(name)
             key = None
         self._previous[seed] = (model, key)
         return model, {**info, "cached": False, "wall_seconds": time.perf_counter() - t_start}
+
+    def _say_not_cached(self, name: str) -> None:
+        """Warn once per run that the model is not cached, and why."""
+        problem = self.cache.problem or "it could not be stored"
+        self.progress.log(f"model {name!r} not cached: {problem}")
+        if self._not_cached_said or "cannot be written" in problem:  # an unwritable folder warned already
+            return
+        self._not_cached_said = True
+        warnings.warn(f"model {name!r} is not cached: {problem}. state() must return arrays, numbers, str and "
+                      f"lists/dicts of them; or set model_params {UNSAFE_PICKLE}=True to cache it as a pickle "
+                      "(see docs/design.md, Models)", RuntimeWarning, stacklevel=3)
 
     def _gradient_flow(self, model: Model, samples: SampleSet, date) -> list[dict]:
         """Rows (retrain_date, lag, grad_norm, model) from the model's diagnostics, when it has a curve."""

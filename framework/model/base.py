@@ -8,7 +8,11 @@ A model is what a ``register_models`` factory returns, ``factory(**model_params)
 * ``predict(samples) -> float[B]``: one score per sample, higher = higher expected excess return.
 * ``predict_members(samples) -> float[S, B]``: one row per ensemble member (default: ``predict``).
 * ``state() -> dict`` and ``restore(state) -> self``: what the model cache stores and loads
-  (default: the picklable attributes but ``params``, which the factory is given again).
+  (default: the attributes but ``params``, which the factory is given again). A state is stored
+  without pickle (framework/safe_codec.py): numpy arrays, torch tensors, numbers, str, None,
+  and lists/tuples/dicts of them (a tree model stores its own text format as a str). A model
+  whose state holds anything else is not cached (``--workers`` refuses it), unless its
+  ``model_params`` opt in with ``unsafe_pickle_cache=True`` (a pickle runs code when loaded).
 * ``diagnostics(samples) -> dict``: optional extras after each retrain, e.g.
   ``{"gradient_flow": float[L]}`` (|d loss / d input| per window step, lag 0 last).
 
@@ -52,7 +56,8 @@ class Model:
         return np.asarray(self.predict(samples), dtype=np.float64)[None, :]
 
     def state(self) -> dict:
-        """What the model cache stores: every attribute but ``params`` (must pickle)."""
+        """What the model cache stores: every attribute but ``params``; arrays, tensors, numbers, str, None and
+        lists/dicts of them are stored safely (anything else is not cached, see the module docstring)."""
         return {k: v for k, v in vars(self).items() if k != "params"}
 
     def restore(self, state: dict) -> Model:

@@ -9,11 +9,14 @@ torch, plus the SampleSet code that cuts windows), the device, and torch/numpy
 versions. Anything else (portfolio rule, costs, rebalance schedule) cannot change a
 fitted model, so changing it reuses every model.
 
-Location: ``$SEQALPHA_CACHE_DIR``, else ``~/.cache/seqalpha/models``; one pickle per
-key. Writes go to a temporary file then ``os.replace``, so a reader sees a whole entry
-or none. The cache never evicts; delete the folder to clear it. Entries are pickles:
-share a cache folder only with people whose code you would run.
-"""
+Location: ``$SEQALPHA_CACHE_DIR``, else ``~/.cache/seqalpha/models``; one file per key,
+``KK/KEY.model``. Writes go to a temporary file then ``os.replace``, so a reader sees a
+whole entry or none. An entry is never a pickle: the model's ``state()`` is stored as
+JSON and ``.npy`` arrays (safe_codec.py), with a digest checked before anything is decoded
+(an HMAC when ``$SEQALPHA_CACHE_KEY`` is set; cache_entry.py). A model whose state is
+something else is not cached, unless its ``model_params`` opt in with
+``unsafe_pickle_cache=True``. The cache never evicts; ``seqalpha cache`` prunes it
+(cache_folder.py: only from a folder marked as a cache)."""
 
 from __future__ import annotations
 
@@ -23,7 +26,6 @@ import importlib.metadata
 import json
 import os
 import pickle
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -31,13 +33,17 @@ from typing import Any
 
 import numpy as np
 
+from .. import safe_codec
 from ..canonical import canonical
 from ..canonical import code_version as _code_version
 from ..util import atomic_write_bytes, hash_arrays
 from .base import Model, as_model
+from .cache_entry import KEY_ENV, EntryRejected, pack, unpack
+from .cache_folder import ENTRY_SUFFIX, MARKER, CacheError, CacheFolder  # noqa: F401 (re-exported)
 from .samples import SampleSet
 
-FORMAT = 3  # bump when the stored layout changes
+FORMAT = 4  # bump when the stored layout changes (4: signed safe entries, no pickles)
+UNSAFE_PICKLE = "unsafe_pickle_cache"  # the model_params opt-in to pickled entries (see split_cache_options)
 
 
 def cache_dir() -> Path:
@@ -98,31 +104,53 @@ def model_key(model_name: str, factory: Callable[..., Any], params: dict, train:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-class ModelCache:
-    """Fitted models on disk, one pickle per key, written atomically."""
+def split_cache_options(params: dict) -> tuple[dict, bool]:
+    """(model parameters without ``unsafe_pickle_cache``, whether that opt-in is on). The option is the trainer's,
+    not the model's: it is removed before the model is built, so it changes neither the model nor its cache key."""
+    rest = {k: v for k, v in params.items() if k != UNSAFE_PICKLE}
+    return rest, bool(params.get(UNSAFE_PICKLE, False))
+
+
+def unsafe_pickle_warning(model: str, root: Path) -> str:
+    """Why ``unsafe_pickle_cache=True`` is dangerous (warned once per run that sets it)."""
+    return (f"model {model!r}: {UNSAFE_PICKLE}=True: a model state that cannot be stored safely is cached as a "
+            f"pickle, and loading a pickle runs any code it holds: anyone who can write to {root} can run code as "
+            f"you. Keep that folder private, or set {KEY_ENV} so entries without your key are refused")
+
+
+class ModelCache(CacheFolder):
+    """Fitted models on disk, one file per key (``KK/KEY.model``), written atomically; never a pickle unless a
+    model opts in with ``unsafe_pickle_cache=True``."""
 
     def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root) if root is not None else cache_dir()
+        super().__init__(root if root is not None else cache_dir())
+        self.problem: str | None = None  # why the last store() stored nothing
 
     def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.pkl"
+        return self.root / key[:2] / f"{key}{ENTRY_SUFFIX}"
 
-    def load(self, key: str, factory: Callable[..., Any], params: dict) -> tuple[Model, dict] | None:
-        """(model, info) stored under ``key``, or None when absent or unreadable (then it is refitted)."""
+    def load(self, key: str, factory: Callable[..., Any], params: dict,
+             unsafe_pickle: bool = False) -> tuple[Model, dict] | None:
+        """(model, info) stored under ``key``, or None when absent, refused or unreadable (then it is refitted).
+
+        The digest (an HMAC with ``$SEQALPHA_CACHE_KEY``) is checked before anything is decoded; a pickled entry
+        is decoded only with ``unsafe_pickle`` (the model's ``unsafe_pickle_cache=True``)."""
         path = self.path(key)
         if not path.is_file():
             return None
         try:
-            with open(path, "rb") as fh:
-                entry = pickle.load(fh)
-            if entry.get("format") != FORMAT:
-                return None
-            if hashlib.sha256(entry["payload"]).hexdigest() != entry["digest"]:
-                warnings.warn(f"model cache entry {path} does not match its digest (changed after it was written): "
-                              "refitting", RuntimeWarning, stacklevel=2)
-                return None
-            payload = pickle.loads(entry["payload"])
-            restored = as_model(factory(**params)).restore(payload["state"]), payload["info"]
+            encoding, payload = unpack(path.read_bytes(), key, FORMAT)
+        except (EntryRejected, OSError) as exc:
+            warnings.warn(f"model cache entry {path} could not be restored: it {exc}: refitting", RuntimeWarning,
+                          stacklevel=2)
+            return None
+        if encoding == "pickle" and not unsafe_pickle:
+            warnings.warn(f"model cache entry {path} is a pickle (stored with {UNSAFE_PICKLE}=True); loading it "
+                          "could run code, and this model did not opt in: refitting", RuntimeWarning, stacklevel=2)
+            return None
+        try:
+            entry = pickle.loads(payload) if encoding == "pickle" else safe_codec.decode(payload)
+            restored = as_model(factory(**params)).restore(entry["state"]), dict(entry["info"])
         except Exception as exc:  # a corrupt or incompatible entry is a miss; the refit overwrites it
             warnings.warn(f"model cache entry {path} could not be restored ({type(exc).__name__}: {exc}): refitting",
                           RuntimeWarning, stacklevel=2)
@@ -131,49 +159,45 @@ class ModelCache:
             os.utime(path)  # the modification time is the last use: `seqalpha cache --older-than` prunes by it
         return restored
 
-    def store(self, key: str, model: Model, info: dict) -> bool:
-        """Write an entry atomically, with the sha256 digest of its payload (checked on load); False, with nothing
-        written, when the model's state cannot be pickled or the folder cannot be written (the run goes on)."""
+    def store(self, key: str, model: Model, info: dict, unsafe_pickle: bool = False) -> bool:
+        """Write an entry atomically, signed (see cache_entry.py); False, with nothing written and the reason in
+        ``problem``, when the state cannot be stored safely (arrays, numbers, str, lists and dicts of them) and
+        the model did not opt in to pickles, or when the folder cannot be written (the run goes on)."""
+        self.problem = None
+        try:
+            tree = {"state": model.state(), "info": info}
+            payload, encoding = safe_codec.encode(tree, "entry"), "safe"
+        except safe_codec.Unstorable as exc:
+            if not unsafe_pickle:
+                self.problem = f"its state cannot be stored safely ({exc})"
+                return False
+            try:
+                payload, encoding = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL), "pickle"
+            except Exception as exc2:
+                self.problem = f"its state cannot be pickled either ({type(exc2).__name__}: {exc2})"
+                return False
+        except Exception as exc:
+            self.problem = f"its state() failed ({type(exc).__name__}: {exc})"
+            return False
         path = self.path(key)
         try:
-            payload = pickle.dumps({"state": model.state(), "info": info}, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            return False
-        entry = {"format": FORMAT, "digest": hashlib.sha256(payload).hexdigest(), "payload": payload}
-        try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+            self.mark()
+            atomic_write_bytes(path, pack(key, FORMAT, encoding, payload))
         except OSError as exc:
-            warnings.warn(f"the model cache {self.root} cannot be written ({exc}); running without it",
-                          RuntimeWarning, stacklevel=2)
+            self.problem = f"the model cache {self.root} cannot be written ({exc})"
+            warnings.warn(f"{self.problem}; running without it", RuntimeWarning, stacklevel=2)
             return False
         return True
 
     def writable(self) -> bool:
-        """Whether entries can be written here (the folder is created if need be)."""
+        """Whether entries can be written here (the folder is created, and marked as a cache, if need be)."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / f".probe-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
+            self.mark()
             return True
         except OSError:
             return False
-
-    def entries(self) -> list[Path]:
-        """Every stored model file (not temporary files of writes in progress)."""
-        return sorted(self.root.glob("??/*.pkl")) if self.root.is_dir() else []
-
-    def prune(self, older_than_days: float | None = None) -> tuple[int, int]:
-        """Delete entries last used more than ``older_than_days`` ago (all when None); return (files, bytes)."""
-        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
-        files = size = 0
-        for path in self.entries():
-            try:
-                st = path.stat()
-                if cutoff is None or st.st_mtime < cutoff:
-                    path.unlink()
-                    files, size = files + 1, size + st.st_size
-            except FileNotFoundError:  # removed meanwhile by another process
-                continue
-        return files, size

@@ -12,14 +12,23 @@ same way. Measured here, 30 LSTM training steps took 0.30 s in the main process 
 default Dask worker (0.68 s in a process with that variable, 0.59 s in a second thread); with
 ``MALLOC_ARENA_MAX=1`` and no trim threshold, 0.26-0.30 s in the worker. Hand-started workers
 want the same: ``DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON='{"MALLOC_ARENA_MAX": 1}'``.
+
+Security. A local cluster listens on 127.0.0.1 only (its dashboard too). A scheduler of
+your own should listen on a private address and use TLS: ``--scheduler tls://HOST:PORT``
+connects with Dask's own TLS configuration, ``distributed.comm.tls.ca-file``,
+``.client.cert`` and ``.client.key`` (a Dask yaml file, or ``DASK_DISTRIBUTED__COMM__TLS__*``
+environment variables); a ``tls://`` address without it is refused before connecting.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from ..errors import ClusterError
 from ..strategy import StrategyError
 
 RESOURCE = "seqalpha_run"
@@ -37,10 +46,11 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, thread
     from distributed import Client, LocalCluster
 
     if scheduler:
+        security = client_security(scheduler)
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout="10s", security=security)
         except OSError as exc:
-            raise StrategyError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         with client:
             yield client
         return
@@ -48,10 +58,48 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, thread
         raise StrategyError(f"--workers must be a positive number of processes, got {workers!r}")
     import dask
 
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_env(threads)}), \
+    with _environ_kept(), dask.config.set({"distributed.nanny.pre-spawn-environ": worker_env(threads)}), \
             LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, resources={RESOURCE: 1},
-                         dashboard_address=":0") as cluster, Client(cluster) as client:
+                         host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         yield client
+
+
+@contextlib.contextmanager
+def _environ_kept() -> Iterator[None]:
+    """Dask's nannies write their workers' variables into this process's environment before each spawn; put it
+    back as it was when the cluster closes (seqalpha leaves the user's environment as it found it)."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            os.environ.pop(key, None)
+        os.environ.update(before)
+
+
+_TLS_SETTINGS = {"tls_ca_file": "ca-file", "tls_client_cert": "client.cert", "tls_client_key": "client.key"}
+
+
+def client_security(scheduler: str) -> Any:
+    """The client's ``distributed.Security`` from Dask's configuration (``distributed.comm.tls.*``: a yaml file or
+    ``DASK_DISTRIBUTED__COMM__TLS__...`` variables); a ``tls://`` scheduler without a CA, a certificate and a key,
+    or with a file that is not there, is refused in one line naming the setting."""
+    from distributed.security import Security
+
+    security = Security()
+    if not scheduler.startswith("tls://"):
+        return security
+    for attr, setting in _TLS_SETTINGS.items():
+        value = getattr(security, attr, None)
+        env = "DASK_DISTRIBUTED__COMM__TLS__" + setting.upper().replace("-", "_").replace(".", "__")
+        if not value:
+            raise StrategyError(f"--scheduler {scheduler} needs Dask's TLS configuration: distributed.comm.tls."
+                                f"{setting} is not set (in a Dask yaml file, or {env}); see README, Running on a "
+                                "cluster")
+        if "-----BEGIN" not in value and not Path(value).expanduser().is_file():
+            raise StrategyError(f"--scheduler {scheduler}: distributed.comm.tls.{setting} names {value!r}, which is "
+                                "not a file")
+    return security
 
 
 def placement(client: Any, threads: int) -> tuple[dict | None, int]:

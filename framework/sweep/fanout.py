@@ -22,6 +22,7 @@ from ..plugins import PluginFiles
 from ..resolved import ResolvedRun, resolve_run
 from ..strategy import Strategy
 from .cluster import RESOURCE, placement
+from .storable import check_models_travel
 from .task import StrategyRef, panel_for, worker_address
 
 _DATASETS: dict[tuple, Any] = {}  # per worker process: the Dataset of a (data, run identity) pair
@@ -105,6 +106,7 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
         say("warm-started refits depend on each other: running them in order here")
         return execute(run, data=data, out=out, progress=progress, resume=resume, force=force)
     _check_cacheable(run)
+    check_models_travel(run)  # models come back through the cache: refuse one it cannot store safely
     ref = StrategyRef.of(cls)
     uri = data if data is not None else run.instance.data
     panel = panel_for(uri, cls, tuple(modules)) if isinstance(uri, str) else uri
