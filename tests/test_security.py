@@ -248,6 +248,7 @@ def test_the_pickle_opt_in_is_not_part_of_the_cache_key(tmp_path, monkeypatch):
 
 
 def test_workers_refuse_a_model_the_cache_cannot_store_safely(tmp_path, register_plugin):
+    from framework.resolved import resolve_run
     from framework.sweep.fanout import run_on_cluster
     from framework.sweep.storable import check_models_travel
 
@@ -259,8 +260,8 @@ def test_workers_refuse_a_model_the_cache_cannot_store_safely(tmp_path, register
     with pytest.raises(StrategyError, match=r"--workers moves fitted models through the model cache.*"
                                             r"state\(\)\['est'\]: \S*Holder cannot be stored"):
         run_on_cluster(HeldSmall, {}, None, tmp_path / "out", None, 1)  # refused before the client is used
-    check_models_travel(HeldSmall(model_params={"unsafe_pickle_cache": True}))  # the opt-in lets it travel
-    check_models_travel(Small())  # a model stored safely travels
+    check_models_travel(resolve_run(HeldSmall, {"model_params": {"unsafe_pickle_cache": True}}))  # the opt-in
+    check_models_travel(resolve_run(Small))  # a model stored safely travels
 
 
 # ---- 2. the key never leaves the environment -------------------------------------------------------------------
