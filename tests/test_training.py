@@ -126,7 +126,7 @@ def test_best_epochs_weights_are_the_ones_kept():
     model = Recording(hidden_size=8, epochs=5, patience=5, batch_size=128, lr=5e-2)
     info = model.fit(train, valid)
     kept = model.network.state_dict()
-    chosen = states[info["best_epoch"]]
+    chosen = states[info["best_epoch"] - 1]  # epochs count from 1
     assert all(torch.equal(kept[k], chosen[k]) for k in kept)
 
 
@@ -266,12 +266,10 @@ def test_chrono_gate_init_sets_forget_biases_from_the_window():
     assert (f >= 0).all() and (f <= np.log(49) + 1e-6).all() and f.std() > 0
     np.testing.assert_allclose(net.bias_ih_l0[:8].detach().numpy(), -f)
     model = LSTM(gate_init="chrono", hidden_size=8)
-    model.window = 30
-    assert model.build_network(3).rnn.bias_ih_l0[8:16].min() >= 0
+    assert model.build_network(30, 3, 1).rnn.bias_ih_l0[8:16].min() >= 0
     rnn = RNN(gate_init="chrono")
-    rnn.window = 30
     with pytest.raises(ValueError, match="needs gates"):
-        rnn.build_network(3)
+        rnn.build_network(30, 3, 1)
 
 
 def test_lstm_gru_and_alstm_start_with_chrono_gates_by_default_and_rnn_does_not():
@@ -283,12 +281,10 @@ def test_lstm_gru_and_alstm_start_with_chrono_gates_by_default_and_rnn_does_not(
     for cls in (LSTM, GRU, ALSTM):
         assert cls.defaults["gate_init"] == "chrono", cls
         model = cls(hidden_size=8)
-        model.window = 30
-        rnn = model.build_network(3).rnn
+        rnn = model.build_network(30, 3, 1).rnn
         gate = rnn.bias_ih_l0[8:16] + rnn.bias_hh_l0[8:16]  # LSTM forget gate, GRU update gate
         assert gate.min() >= 0 and gate.std() > 0, cls  # log U(1, 29): long, spread time scales
         torch_init = cls(hidden_size=8, gate_init="default")
-        torch_init.window = 30
-        assert torch_init.build_network(3).rnn.bias_hh_l0[8:16].abs().max() > 0  # PyTorch's uniform init kept
+        assert torch_init.build_network(30, 3, 1).rnn.bias_hh_l0[8:16].abs().max() > 0  # PyTorch's uniform init kept
     assert RNN.defaults["gate_init"] == "default"
-    RNN(hidden_size=8).build_network(3)  # a plain RNN has no gates and still builds by default
+    RNN(hidden_size=8).build_network(30, 3, 1)  # a plain RNN has no gates and still builds by default
