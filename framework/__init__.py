@@ -25,7 +25,8 @@ _PUBLIC = {
     "run_backtest": "framework.backtest",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = ["BacktestResult", "DataError", "Model", "Panel", "SampleSet", "Strategy", "StrategyError",
+           "TorchSequenceModel", "hookimpl", "load_strategy_file", "panel_from_frame", "run_backtest"]  # = _PUBLIC
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time these come from __getattr__
