@@ -48,13 +48,17 @@ class Entry:
         if not isinstance(self.target, str):
             return self.target
         module, _, attr = self.target.partition(":")
-        try:
-            obj: Any = importlib.import_module(module)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except Exception as exc:
+        try:  # a missing module or library, or a misspelt name, is the user's to fix; any other error in the
+            obj: Any = importlib.import_module(module)  # module is a bug and keeps its traceback
+        except ImportError as exc:
             raise RegistryError(f"{self.kind} {self.name!r} of plugin {self.plugin!r}: cannot import "
                                 f"{self.target!r}: {type(exc).__name__}: {exc}") from exc
+        try:
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise RegistryError(f"{self.kind} {self.name!r} of plugin {self.plugin!r}: cannot import "
+                                f"{self.target!r}: {module} has no {attr!r}") from exc
         if not callable(obj):
             raise RegistryError(f"{self.kind} {self.name!r} of plugin {self.plugin!r}: {self.target!r} is a "
                                 f"{type(obj).__name__}, not a callable factory")
@@ -70,8 +74,8 @@ class Entry:
                 return first_line(found)
         try:
             return first_line(getattr(self.factory, "__doc__", None) or "")
-        except RegistryError as exc:
-            return f"(cannot import: {exc.__cause__ or exc})"
+        except Exception as exc:  # a listing shows every model, the broken ones too
+            return f"(cannot import: {(exc.__cause__ or exc) if isinstance(exc, RegistryError) else exc})"
 
 
 def first_line(doc: str) -> str:

@@ -344,6 +344,7 @@ def test_lazy_factory_that_cannot_import_names_model_plugin_and_path(register_pl
         def register_models(register):
             register("ghost", "no_such_module_xyz.models:Ghost")
             register("notcallable", "plugins.linear:__doc__")
+            register("misspelt", "plugins.linear:LastStepRigde")
 
     register_plugin(Broken, name="broken-plugin")
     models = collect_registries().models
@@ -352,6 +353,9 @@ def test_lazy_factory_that_cannot_import_names_model_plugin_and_path(register_pl
         models.get("ghost").factory  # noqa: B018
     with pytest.raises(RegistryError, match="is a str, not a callable factory"):
         models.create("notcallable")
+    with pytest.raises(RegistryError, match="model 'misspelt' of plugin 'broken-plugin': cannot import "
+                                            "'plugins.linear:LastStepRigde': plugins.linear has no 'LastStepRigde'"):
+        models.get("misspelt").factory  # noqa: B018
     assert models.get("ghost").doc.startswith("(cannot import:")
 
     class Tiny(Strategy):
