@@ -50,8 +50,8 @@ class WithPosition(nn.Module):
 class PositionLSTM(LSTM):
     """The experiment ``--model poslstm``: the built-in LSTM told where in the window each step is."""
 
-    def build_network(self, n_features: int, n_outputs: int = 1) -> nn.Module:
-        return WithPosition(super().build_network(n_features + 1, n_outputs))
+    def build_network(self, window: int, n_features: int, n_outputs: int) -> nn.Module:
+        return WithPosition(super().build_network(window, n_features + 1, n_outputs))
 
 
 class ExperimentModels:

@@ -97,7 +97,7 @@ class LaggedSignal(Model):
 
 
 def chrono(cls):
-    """The built-in class with gate_init='chrono' (plugins/recurrent.py) as its default."""
+    """The built-in class with gate_init='chrono' (plugins/nets/recurrent.py) as its default."""
     return type(f"Chrono{cls.__name__}", (cls,), {"defaults": {**cls.defaults, "gate_init": "chrono"}})
 
 

@@ -9,10 +9,10 @@ import warnings
 from pathlib import Path
 
 from .errors import SeqalphaError
-from .plugins import PluginFiles
-from .strategy import StrategyError, load_strategy_file, parse_overrides
 from .threads import DEFAULT_THREADS
-from .util import safe_file_name
+
+# Everything else is imported inside the command that needs it: `seqalpha --help` and the listing
+# commands stay fast (docs/benchmarks.md, "Starting the command line"; tests/test_startup.py).
 
 
 def format_metrics(metrics: dict) -> str:
@@ -44,6 +44,9 @@ def summarize_warnings(caught) -> str:
 
 def cmd_run(args) -> int:
     from .backtest import run_backtest
+    from .plugins import PluginFiles
+    from .strategy import StrategyError, load_strategy_file, parse_overrides
+    from .util import safe_file_name
 
     cls, module = load_strategy_file(args.strategy_file, args.strategy)
     overrides = parse_overrides(args.set)
@@ -90,6 +93,7 @@ def _stderr(line: str) -> None:
 
 
 def cmd_sweep(args) -> int:
+    from .strategy import StrategyError, load_strategy_file, parse_overrides
     from .sweep import parse_grid, parse_seeds, sweep
 
     cls, _ = load_strategy_file(args.strategy_file, args.strategy)
@@ -114,6 +118,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_audit(args) -> int:
     from .audit.runner import audit_main
+    from .strategy import load_strategy_file, parse_overrides
 
     cls, _ = load_strategy_file(args.strategy_file, args.strategy)
     return audit_main(cls, args.data, parse_overrides(args.set), args.json)
@@ -187,9 +192,8 @@ def cmd_models(args) -> int:
     from .plugins import collect_registries
 
     reg = collect_registries()
-    for entry in reg.models.entries.values():
-        doc = (entry.factory.__doc__ or "").strip().splitlines()
-        print(f"{entry.name:<16} {entry.plugin:<24} {doc[0] if doc else ''}")
+    for entry in reg.models.entries.values():  # entry.doc reads a lazy factory's docstring without importing it
+        print(f"{entry.name:<16} {entry.plugin:<24} {entry.doc}")
     return 0
 
 

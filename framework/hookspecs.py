@@ -13,7 +13,9 @@ def register_models(register):
     """Call ``register(name, factory)`` for each model.
 
     ``factory(**params)`` must return an object with ``fit(train, valid)`` and
-    ``predict(samples)`` (see :class:`framework.model.Model`).
+    ``predict(samples)`` (see :class:`framework.model.Model`). ``factory`` may be given as its
+    import path, ``"package.module:Name"``: imported on first use, so a plugin whose models need
+    torch keeps ``seqalpha models`` fast (any ``register`` below takes a path the same way).
     """
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from framework import Strategy, hookimpl, load_strategy_file, run_backtest
+from framework import Strategy, StrategyError, hookimpl, load_strategy_file, run_backtest
 from framework.plugins import collect_registries
 from framework.registry import RegistryError
 from plugins import DEFAULT_PLUGINS
@@ -271,3 +271,110 @@ def test_registration_hooks_go_through_pluggy_ordering(register_plugin):
     register_plugin(Late, name="late-plugin")
     collect_registries()
     assert calls == ["early", "late"]
+
+
+# ---- factories named by import path ("package.module:Name"), imported on first use ------------------------
+
+HEAVY_MODULE = '''
+raise ImportError("this module is heavy: listing models must not import it")
+
+
+class HeavyModel:
+    """A model whose module is expensive to import."""
+'''
+
+
+def test_lazy_model_is_listed_without_importing_its_module(tmp_path):
+    """`seqalpha models` shows a lazily registered model's docstring, read from source: its module (which
+    raises if imported) is never imported."""
+    _fake_distribution(tmp_path, '''
+        from framework import hookimpl
+
+        @hookimpl
+        def register_models(register):
+            register("heavy", "seqalpha_lazyfake.heavy:HeavyModel")
+    ''', name="seqalpha_lazyfake")
+    (tmp_path / "seqalpha_lazyfake" / "heavy.py").write_text(HEAVY_MODULE)
+    out = _cli(["models"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("heavy "))
+    assert line.split()[1] == "fake" and line.endswith("A model whose module is expensive to import.")
+    assert "lstm" in out.stdout and "LSTM read at the last step" in out.stdout  # built-ins: lazy too
+
+
+def test_lazy_factory_resolves_on_first_use_and_runs(register_plugin, tmp_path, monkeypatch):
+    (tmp_path / "lazy_ridge_mod.py").write_text(textwrap.dedent('''
+        from plugins.linear import LastStepRidge
+
+
+        class LazyRidge(LastStepRidge):
+            """Ridge, registered by import path."""
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Lazy:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("lazy_ridge", "lazy_ridge_mod:LazyRidge")
+
+    register_plugin(Lazy, name="lazy-plugin")
+    entry = collect_registries().models.get("lazy_ridge")
+    assert entry.lazy and entry.plugin == "lazy-plugin"
+    assert entry.doc == "Ridge, registered by import path." and "lazy_ridge_mod" not in sys.modules
+    assert entry.factory.__name__ == "LazyRidge" and entry.factory.defaults == {"alpha": 1.0} and not entry.lazy
+
+    class Tiny(Strategy):
+        data = "synthetic?assets=12&days=200"
+        model = "lazy_ridge"
+        model_params = {"alpha": 2.0}
+        window = 5
+        min_train_bars = 60
+
+    res = run_backtest(Tiny, progress=False)
+    assert res.config["params"]["model"] == "lazy_ridge" and res.metrics["n_retrains"] >= 1
+    with pytest.raises(StrategyError, match=r"unknown model parameter\(s\) \['alhpa'\]"):  # defaults, resolved
+        run_backtest(Tiny, progress=False, model_params={"alhpa": 1.0})
+
+
+def test_lazy_factory_that_cannot_import_names_model_plugin_and_path(register_plugin):
+    class Broken:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("ghost", "no_such_module_xyz.models:Ghost")
+            register("notcallable", "plugins.linear:__doc__")
+            register("misspelt", "plugins.linear:LastStepRigde")
+
+    register_plugin(Broken, name="broken-plugin")
+    models = collect_registries().models
+    with pytest.raises(RegistryError, match=r"model 'ghost' of plugin 'broken-plugin': cannot import "
+                                            r"'no_such_module_xyz.models:Ghost': ModuleNotFoundError"):
+        models.get("ghost").factory  # noqa: B018
+    with pytest.raises(RegistryError, match="is a str, not a callable factory"):
+        models.create("notcallable")
+    with pytest.raises(RegistryError, match="model 'misspelt' of plugin 'broken-plugin': cannot import "
+                                            "'plugins.linear:LastStepRigde': plugins.linear has no 'LastStepRigde'"):
+        models.get("misspelt").factory  # noqa: B018
+    assert models.get("ghost").doc.startswith("(cannot import:")
+
+    class Tiny(Strategy):
+        data = "synthetic?assets=12&days=200"
+        model = "ghost"
+
+    with pytest.raises(RegistryError, match="cannot import 'no_such_module_xyz.models:Ghost'"):
+        run_backtest(Tiny, progress=False)
+
+
+@pytest.mark.parametrize("bad", ["plugins.linear.LastStepRidge", "plugins.linear:", ":Name", "a b:C", ""])
+def test_malformed_import_path_is_refused_at_registration(register_plugin, bad):
+    class Bad:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("bad_path", bad)
+
+    register_plugin(Bad, name="bad-path-plugin")
+    with pytest.raises(RegistryError, match=r"plugin 'bad-path-plugin' registered model 'bad_path' as .*"
+                                            r"'package.module:Name'"):
+        collect_registries()

@@ -65,12 +65,12 @@ def make_fake_run(path: Path, seed: int = 0, *, created: str = "2024-05-01T12:00
     rows = []
     for r, rdate in enumerate(retrains):
         for s in range(2):
-            for epoch in range(8 - 2 * s):  # seeds stop early at different epochs
+            for epoch in range(1, 9 - 2 * s):  # seeds stop early at different epochs; counted from 1
                 rows.append({"retrain_date": rdate, "seed": s, "epoch": epoch,
-                             "train_loss": 1.0 / (epoch + 1) + 0.1 * r + 0.05 * s,
-                             "valid_loss": 0.5 + 0.02 * (epoch - 4 + s) ** 2 + 0.1 * r,
-                             "clip_rate": max(0.0, 0.6 - 0.08 * epoch - 0.1 * r + 0.05 * s),
-                             "chosen": epoch == 4 - s})  # as the engine writes it: the epoch whose weights were kept
+                             "train_loss": 1.0 / epoch + 0.1 * r + 0.05 * s,
+                             "valid_loss": 0.5 + 0.02 * (epoch - 5 + s) ** 2 + 0.1 * r,
+                             "clip_rate": max(0.0, 0.68 - 0.08 * epoch - 0.1 * r + 0.05 * s),
+                             "chosen": epoch == 5 - s})  # as the engine writes it: the epoch whose weights were kept
     pd.DataFrame(rows).to_parquet(path / "training.parquet", index=False)
     lags = np.arange(20)
     grad = pd.DataFrame([{"retrain_date": rdate, "lag": lag, "grad_norm": float(np.exp(-0.2 * lag) * (1 + r)),
@@ -130,6 +130,16 @@ def test_report_is_self_contained_and_has_every_chart(run_dir: Path) -> None:
     assert "kept epoch" in text
     for shown in ("LstmTopK", "hidden_size", "portfolio_params", "2020-01-02", "ddof=1", "238", "seconds.total"):
         assert shown in text, shown
+
+
+def test_report_counts_epochs_from_one_even_for_runs_written_from_zero(run_dir: Path) -> None:
+    """training.parquet counts epochs from 1; a run written before (from 0) is shown counted from 1 too."""
+    from framework.report.sections import training_summary
+
+    train = pd.read_parquet(run_dir / "training.parquet")
+    new = training_summary(train)
+    assert set(new["kept epoch"]) == {"4, 5"} and set(new["epochs run"]) == {8}
+    pd.testing.assert_frame_equal(training_summary(train.assign(epoch=train["epoch"] - 1)), new)
 
 
 def test_report_without_optional_files(run_dir: Path) -> None:

@@ -126,7 +126,7 @@ def test_best_epochs_weights_are_the_ones_kept():
     model = Recording(hidden_size=8, epochs=5, patience=5, batch_size=128, lr=5e-2)
     info = model.fit(train, valid)
     kept = model.network.state_dict()
-    chosen = states[info["best_epoch"]]
+    chosen = states[info["best_epoch"] - 1]  # epochs count from 1
     assert all(torch.equal(kept[k], chosen[k]) for k in kept)
 
 
@@ -136,6 +136,93 @@ def test_clip_rate_is_recorded_per_epoch(clip, expect):
     info = LSTM(**FAST_LSTM, clip_norm=clip).fit(train, None)
     assert [r["clip_rate"] for r in info["history"]] == [expect] * FAST_LSTM["epochs"]
     assert all(r["grad_norm"] > 0 for r in info["history"])
+
+
+def test_epochs_count_from_one_in_history_log_and_best_epoch():
+    train, valid = split(toy_samples())
+    lines: list[str] = []
+    info = LSTM(hidden_size=8, epochs=3, patience=3, batch_size=128).fit(train, valid, log=lines.append)
+    assert [r["epoch"] for r in info["history"]] == [1, 2, 3]
+    assert [line.split("epoch ")[1].split(":")[0] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert 1 <= info["best_epoch"] <= 3
+    assert [r["epoch"] for r in info["history"] if r["chosen"]] == [info["best_epoch"]]
+
+
+# ---- the network's shape: build_network(window, n_features, n_outputs) -----------------------------
+
+
+class ShapeRecording(TorchSequenceModel):
+    """A plugin written the current way: the network is built for the input's shape it is given."""
+
+    calls: list[tuple[int, int, int]] = []
+
+    def build_network(self, window: int, n_features: int, n_outputs: int) -> nn.Module:
+        type(self).calls.append((window, n_features, n_outputs))
+        return nn.Sequential(nn.Flatten(), nn.Linear(window * n_features, n_outputs))  # needs the window
+
+
+def with_aux(s: SampleSet, k: int = 2) -> SampleSet:
+    """``s`` with ``k`` auxiliary targets (copies of the main one: enough to train extra heads)."""
+    aux = np.repeat(s.targets[:, None], k, axis=1)
+    return SampleSet(s.features, s.window, s.t, s.i, s.labels, s.targets, aux_labels=aux, aux_targets=aux)
+
+
+@pytest.mark.parametrize("aux_horizons, n_outputs", [(None, 1), ([2, 5], 3)])
+def test_build_network_receives_window_features_and_outputs(aux_horizons, n_outputs):
+    train, valid = split(with_aux(toy_samples(window=7)))
+    ShapeRecording.calls = []
+    model = ShapeRecording(epochs=1, batch_size=128, aux_horizons=aux_horizons)
+    model.fit(train, valid)
+    assert ShapeRecording.calls == [(7, 2, n_outputs)]
+    assert model.predict(valid).shape == (len(valid),)
+    restored = ShapeRecording(epochs=1, batch_size=128, aux_horizons=aux_horizons).restore(model.state())
+    assert ShapeRecording.calls[-1] == (7, 2, n_outputs)  # the cache's restore builds the same shape
+    np.testing.assert_array_equal(restored.predict(valid), model.predict(valid))
+
+
+def test_built_in_networks_take_their_window_from_the_arguments():
+    """No built-in learns its window by overriding fit: the shape it is built for is the one it is given."""
+    from plugins.alstm import ALSTM
+    from plugins.recurrent import GRU, LSTM, RNN
+    from plugins.tcn import TCN
+    from plugins.transformer import Transformer
+
+    for cls in (RNN, LSTM, GRU, ALSTM, TCN, Transformer):
+        assert "fit" not in vars(cls), cls
+        net = cls(hidden_size=8).build_network(40, 3, 2)
+        assert net(torch.zeros(5, 40, 3)).shape == (5, 2), cls
+    assert TCN(hidden_size=8).build_network(40, 3, 1).receptive_field >= 40
+    assert TCN(hidden_size=8).build_network(5, 3, 1).receptive_field < 40
+    assert Transformer(hidden_size=8).build_network(40, 3, 1).positions.shape[0] == 40
+    forget = LSTM(hidden_size=8).build_network(6, 3, 1).rnn.bias_ih_l0[8:16]
+    assert forget.max() <= np.log(5) + 1e-6  # chrono over the 6-step window given, not a default of 2 or 20
+
+
+class OldStyleWithOutputs(TorchSequenceModel):
+    """A plugin written before the shape arguments: build_network(n_features, n_outputs=1)."""
+
+    def build_network(self, n_features: int, n_outputs: int = 1) -> nn.Module:
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = nn.Linear(n_features, n_outputs)
+
+            def forward(self, x):
+                return self.lin(x[:, -1])
+
+        return Net()
+
+
+def test_old_style_build_network_still_works():
+    train, valid = split(with_aux(toy_samples()))
+    old = LastStepOnly(epochs=1, batch_size=128)  # build_network(n_features)
+    old.fit(train, valid)
+    assert old.predict(valid).shape == (len(valid),)
+    with_heads = OldStyleWithOutputs(epochs=1, batch_size=128, aux_horizons=[2, 5])
+    with_heads.fit(train, valid)
+    assert with_heads._forward(torch.zeros(4, train.window, 2)).shape == (4, 3)
+    with pytest.raises(ValueError, match="takes no n_outputs"):  # the one-argument form cannot grow heads
+        LastStepOnly(aux_horizons=[2])
 
 
 # ---- gradient flow ------------------------------------------------------------------------------
@@ -234,11 +321,20 @@ def test_backtest_with_seeds_reports_per_seed_and_ensemble(tmp_path):
     assert len(pd.read_parquet(tmp_path / "run" / "seed_scores.parquet")) == 2 * len(res.scores)
 
 
-def test_backtest_ic_loss_records_valid_ic_per_epoch():
-    res = run_backtest(TinyLstm, progress=False,
+def test_backtest_ic_loss_records_valid_ic_per_epoch(capsys):
+    """Also: epochs count from 1 in the terminal's epoch lines, its "best epoch" and training.parquet alike."""
+    res = run_backtest(TinyLstm, progress=None,
                        model_params={**FAST_LSTM, "loss": "ic", "early_stop": "ic"})
     assert res.training["valid_ic"].notna().all()
     assert res.training.groupby("retrain_date")["chosen"].sum().eq(1).all()
+    err = capsys.readouterr().err
+    n = FAST_LSTM["epochs"]
+    assert err.count(f"epoch 1/{n}:") == err.count(f"epoch {n}/{n}:") == res.metrics["n_retrains"]
+    assert f"epoch 0/{n}" not in err
+    assert res.training["epoch"].min() == 1 and res.training["epoch"].max() <= n
+    best = [int(line.rsplit("best epoch ", 1)[1]) for line in err.splitlines() if "best epoch " in line]
+    kept = res.training[res.training["chosen"]].sort_values("retrain_date")["epoch"].tolist()
+    assert best == kept and len(best) == res.metrics["n_retrains"]
 
 
 def test_seeds_must_be_a_list_of_ints():
@@ -266,12 +362,10 @@ def test_chrono_gate_init_sets_forget_biases_from_the_window():
     assert (f >= 0).all() and (f <= np.log(49) + 1e-6).all() and f.std() > 0
     np.testing.assert_allclose(net.bias_ih_l0[:8].detach().numpy(), -f)
     model = LSTM(gate_init="chrono", hidden_size=8)
-    model.window = 30
-    assert model.build_network(3).rnn.bias_ih_l0[8:16].min() >= 0
+    assert model.build_network(30, 3, 1).rnn.bias_ih_l0[8:16].min() >= 0
     rnn = RNN(gate_init="chrono")
-    rnn.window = 30
     with pytest.raises(ValueError, match="needs gates"):
-        rnn.build_network(3)
+        rnn.build_network(30, 3, 1)
 
 
 def test_lstm_gru_and_alstm_start_with_chrono_gates_by_default_and_rnn_does_not():
@@ -283,12 +377,10 @@ def test_lstm_gru_and_alstm_start_with_chrono_gates_by_default_and_rnn_does_not(
     for cls in (LSTM, GRU, ALSTM):
         assert cls.defaults["gate_init"] == "chrono", cls
         model = cls(hidden_size=8)
-        model.window = 30
-        rnn = model.build_network(3).rnn
+        rnn = model.build_network(30, 3, 1).rnn
         gate = rnn.bias_ih_l0[8:16] + rnn.bias_hh_l0[8:16]  # LSTM forget gate, GRU update gate
         assert gate.min() >= 0 and gate.std() > 0, cls  # log U(1, 29): long, spread time scales
         torch_init = cls(hidden_size=8, gate_init="default")
-        torch_init.window = 30
-        assert torch_init.build_network(3).rnn.bias_hh_l0[8:16].abs().max() > 0  # PyTorch's uniform init kept
+        assert torch_init.build_network(30, 3, 1).rnn.bias_hh_l0[8:16].abs().max() > 0  # PyTorch's uniform init kept
     assert RNN.defaults["gate_init"] == "default"
-    RNN(hidden_size=8).build_network(3)  # a plain RNN has no gates and still builds by default
+    RNN(hidden_size=8).build_network(30, 3, 1)  # a plain RNN has no gates and still builds by default

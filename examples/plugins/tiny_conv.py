@@ -9,10 +9,10 @@ from framework import TorchSequenceModel, hookimpl
 
 
 class TinyConv(nn.Module):
-    def __init__(self, n_features: int, channels: int):
+    def __init__(self, n_features: int, channels: int, n_outputs: int):
         super().__init__()
         self.conv = nn.Conv1d(n_features, channels, kernel_size=3, padding=1)
-        self.head = nn.Linear(channels, 1)
+        self.head = nn.Linear(channels, n_outputs)
 
     def forward(self, x):  # x: [B, L, F]
         h = self.conv(x.transpose(1, 2)).relu()  # [B, C, L]
@@ -24,8 +24,9 @@ class TinyConvModel(TorchSequenceModel):
 
     defaults = {**TorchSequenceModel.defaults, "channels": 16}
 
-    def build_network(self, n_features: int) -> nn.Module:
-        return TinyConv(n_features, self.params["channels"])
+    def build_network(self, window: int, n_features: int, n_outputs: int) -> nn.Module:
+        # the input's shape: windows of `window` steps of `n_features` features; `n_outputs` heads
+        return TinyConv(n_features, self.params["channels"], n_outputs)
 
 
 @hookimpl

@@ -1,5 +1,13 @@
 """TorchSequenceModel: the one shared training loop. A model plugin only supplies ``build_network``.
 
+``build_network(window, n_features, n_outputs)`` receives the input's shape: a window of
+``window`` steps of ``n_features`` features, and ``n_outputs`` heads. A plugin written before
+(``build_network(n_features)`` or ``build_network(n_features, n_outputs=1)``) is recognised
+by its signature and called that way.
+
+Epochs count from 1 everywhere a person reads them: the progress lines, ``history``'s
+``epoch`` (training.parquet), ``best_epoch`` and the report.
+
 The loop: mini-batches gathered from window views, Adam, a loss on the per-date targets
 (z-scored or ranked labels, ``Strategy.target``) ("mse", "ic" or your own callable), early stopping on a validation slice by
 loss or by IC (the best epoch's weights are kept), gradient clipping by global norm
@@ -126,6 +134,15 @@ def _check_numbers(name: str, p: dict) -> None:
     number("clip_norm", 0.0, none_ok=True)
 
 
+def takes_shape(build_network: Callable[..., nn.Module]) -> bool:
+    """Whether a (bound) ``build_network`` takes the input's shape ``(window, n_features, n_outputs)``; False for
+    the old forms ``(n_features)`` and ``(n_features, n_outputs=1)``."""
+    params = list(inspect.signature(build_network).parameters.values())
+    if "window" in [p.name for p in params] or any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) >= 3
+
+
 class TorchSequenceModel(Model):
     """Base class for torch models over windows float32[B, L, F] -> scores [B]."""
 
@@ -151,10 +168,11 @@ class TorchSequenceModel(Model):
         "warm_epochs": None,  # epochs of a warm-started refit (None: a quarter of ``epochs``, at least 1)
     }
 
-    def build_network(self, n_features: int, n_outputs: int = 1) -> nn.Module:
-        """Return a module mapping float32[B, L, F] to float32[B] (``n_outputs`` 1) or [B, n_outputs]: one
-        column per head, the main one first (``aux_horizons``). A network that takes no ``n_outputs`` works for
-        everything but auxiliary horizons."""
+    def build_network(self, window: int, n_features: int, n_outputs: int) -> nn.Module:
+        """Return a module mapping float32[B, window, n_features] to float32[B] (``n_outputs`` 1) or
+        [B, n_outputs]: one column per head, the main one first (``aux_horizons``). The old forms
+        ``build_network(n_features)`` and ``build_network(n_features, n_outputs=1)`` are still called that way
+        (the first works for everything but auxiliary horizons)."""
         raise NotImplementedError
 
     @property
@@ -162,6 +180,12 @@ class TorchSequenceModel(Model):
         return 1 + len(self.params["aux_horizons"] or ())
 
     def _network(self, n_features: int) -> nn.Module:
+        """A new network for windows of ``self.window`` steps (set by ``fit``) of ``n_features`` features."""
+        if takes_shape(self.build_network):
+            window = getattr(self, "window", None)
+            if window is None:
+                raise RuntimeError(f"{type(self).__name__}: no window to build the network for (fit sets it)")
+            return self.build_network(window, n_features, self.n_outputs)
         if self.n_outputs == 1:
             return self.build_network(n_features)
         return self.build_network(n_features, n_outputs=self.n_outputs)
@@ -188,7 +212,8 @@ class TorchSequenceModel(Model):
                                                             for h in aux):
                 raise ValueError(f"{type(self).__name__}: aux_horizons must be a list of horizons in bars, e.g. "
                                  f"[2, 5]; got {aux!r}")
-            if aux and "n_outputs" not in inspect.signature(self.build_network).parameters:
+            if aux and not takes_shape(self.build_network) and \
+                    "n_outputs" not in inspect.signature(self.build_network).parameters:
                 raise ValueError(f"{type(self).__name__}: aux_horizons needs a network with several heads, but its "
                                  "build_network takes no n_outputs")
         self.network: nn.Module | None = None
@@ -236,10 +261,12 @@ class TorchSequenceModel(Model):
         torch.manual_seed(p["seed"])
         rng = np.random.default_rng(p["seed"])
         warm = bool(p["warm_start"]) and self.network is not None  # restored from the previous refit
-        if warm and self.n_features != train.n_features:
-            raise ValueError(f"{type(self).__name__}: a warm start needs the same features as the previous fit")
+        if warm and (self.n_features, getattr(self, "window", train.window)) != (train.n_features, train.window):
+            raise ValueError(f"{type(self).__name__}: a warm start needs the same features and window as the "
+                             "previous fit")
         if not warm:
             self.n_features = train.n_features
+            self.window = train.window
             self.network = self._network(train.n_features).to(self.device)
         epochs = (p["warm_epochs"] or max(1, p["epochs"] // 4)) if warm else p["epochs"]
         opt = torch.optim.Adam(self.network.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
@@ -247,10 +274,10 @@ class TorchSequenceModel(Model):
         loss_fn = self.loss_fn
         has_valid = valid is not None and len(valid) > 0
         by_ic = p["early_stop"] == "ic" and has_valid
-        best, best_state, best_epoch, stale = np.inf, None, -1, 0
+        best, best_state, best_epoch, stale = np.inf, None, 0, 0
         self.history = []
         aux_weight = float(p["aux_weight"]) if self.n_outputs > 1 else 0.0
-        for epoch in range(epochs):
+        for epoch in range(1, epochs + 1):  # counted from 1, as people count
             t0 = time.perf_counter()
             self.network.train()
             losses, norms, clipped, steps = [], [], 0, 0
@@ -282,7 +309,7 @@ class TorchSequenceModel(Model):
                       "seconds": time.perf_counter() - t0}
             self.history.append(record)
             if log is not None:
-                log(f"  {type(self).__name__} seed {p['seed']} epoch {epoch + 1}/{epochs}{' (warm)' if warm else ''}: train loss "
+                log(f"  {type(self).__name__} seed {p['seed']} epoch {epoch}/{epochs}{' (warm)' if warm else ''}: train loss "
                          f"{record['train_loss']:.4f}, valid loss {valid_loss:.4f}, valid IC {valid_ic:.4f} "
                          f"({record['seconds']:.1f}s)")
             if by_ic:

@@ -209,13 +209,23 @@ def _retrain_colors(dates: Iterable[pd.Timestamp]) -> dict[pd.Timestamp, str]:
 
 
 def _with_seed(train: pd.DataFrame) -> pd.DataFrame:
-    """training rows with a `seed` (0 when absent) and a boolean `chosen` (the epoch whose weights were kept;
-    the best-valid-loss epoch of each seed when the column is absent)."""
+    """training rows with a `seed` (0 when absent), epochs counted from 1 and a boolean `chosen` (the epoch whose
+    weights were kept; the best-valid-loss epoch of each seed when the column is absent)."""
     train = train if "seed" in train.columns else train.assign(seed=0)
+    train = _epochs_from_one(train)
     if "chosen" in train.columns:
         return train.assign(chosen=train["chosen"].fillna(False).astype(bool))
     best = train.groupby(["retrain_date", "seed"])["valid_loss"].transform("min")
     return train.assign(chosen=train["valid_loss"].eq(best))
+
+
+def _epochs_from_one(train: pd.DataFrame) -> pd.DataFrame:
+    """Epochs counted from 1, as training.parquet writes them: a (retrain, seed) counted from 0 (a run written
+    before the convention, or a model of its own that counts so) is shifted by one."""
+    if train.empty:
+        return train
+    first = train.groupby(["retrain_date", "seed"])["epoch"].transform("min")
+    return train.assign(epoch=train["epoch"] + (first == 0).astype(train["epoch"].dtype))
 
 
 def training_summary(train: pd.DataFrame) -> pd.DataFrame:
@@ -261,7 +271,7 @@ def _loss_figure(train: pd.DataFrame, colors: dict[pd.Timestamp, str]) -> go.Fig
 
 def _epoch_ticks(train: pd.DataFrame) -> dict[str, Any]:
     """Whole-number epoch ticks when there are few epochs (plotly would otherwise show 0.5, 1.5)."""
-    return dict(tick0=0, dtick=1) if train["epoch"].max() - train["epoch"].min() <= 15 else {}
+    return dict(tick0=1, dtick=1) if train["epoch"].max() - train["epoch"].min() <= 15 else {}
 
 
 def section_training(run: Run) -> str:

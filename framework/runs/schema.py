@@ -26,7 +26,8 @@ TABLES: dict[str, dict[str, str]] = {
     "returns": {"date": "datetime64[ns]", "strategy": "float64", "benchmark": "float64"},
     "ic": {"date": "datetime64[ns]", "ic": "float64", "rank_ic": "float64"},
     "rebalances": {"date": "datetime64[ns]", "turnover": "float64", "n_holdings": "int64"},
-    # per retrain, seed and epoch; chosen = the epoch whose weights were kept; cached = loaded from the cache
+    # per retrain, seed and epoch (counted from 1); chosen = the epoch whose weights were kept; cached = loaded
+    # from the cache
     "training": {"retrain_date": "datetime64[ns]", "seed": "int64", "epoch": "int64", "train_loss": "float64",
                  "valid_loss": "float64", "valid_ic": "float64", "clip_rate": "float64", "grad_norm": "float64",
                  "seconds": "float64", "chosen": "bool", "cached": "bool", "retrain_seconds": "float64"},
