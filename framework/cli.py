@@ -236,8 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="load the data here and ship it to the workers (when they cannot see the data path)")
     sw.add_argument("--strategy", help="which Strategy class, when the file defines several")
     sw.set_defaults(func=cmd_sweep)
-    audit = sub.add_parser("audit", help="check a strategy's own features, universe and model for look-ahead "
-                                         "(exit 0: all pass, 1: a check failed, 2: usage error)")
+    audit = sub.add_parser("audit", help="check a strategy's own features, universe, model and target_weights for "
+                                         "look-ahead; each check passes, warns or fails (exit 0: none failed, "
+                                         "warnings printed; 1: a check failed; 2: usage error)")
     audit.add_argument("strategy_file")
     audit.add_argument("--data", help="data URI overriding the strategy's (a short slice keeps it quick)")
     audit.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a strategy parameter")

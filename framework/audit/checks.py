@@ -6,6 +6,9 @@
 * canaries: a feature equal to the next bar's return (known only tomorrow) gives no edge; the label itself
   as a feature gives a strong one (so the audit can see an edge); every fit ends at least h + 1 bars before
   the first date it scores.
+
+The checks of ``target_weights`` (truncation by replay, and skill) are in weights.py. Each check passes, warns
+(it could not judge) or fails.
 """
 
 from __future__ import annotations
@@ -21,18 +24,40 @@ from ..backtest.walkforward import WalkForward, training_dates
 from ..data import Panel
 from ..strategy import Strategy
 
+STATES = ("pass", "warn", "fail")
+
 
 @dataclass
 class Check:
+    """One check's outcome: ``state`` is "pass", "warn" (printed, the audit still exits 0) or "fail" (exit 1).
+
+    A bool (Python's or numpy's) is taken for ``state`` too (True: pass, False: fail); ``passed`` is True unless the check failed."""
+
     name: str
-    passed: bool
+    state: str
     detail: str
     seconds: float = 0.0
     data: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.state, (bool, np.bool_)):
+            self.state = "pass" if self.state else "fail"
+        if self.state not in STATES:
+            raise ValueError(f"check {self.name!r}: state must be one of {STATES}, got {self.state!r}")
+
+    @property
+    def passed(self) -> bool:
+        return self.state != "fail"
+
     def as_dict(self) -> dict:
-        return {"check": self.name, "passed": self.passed, "detail": self.detail, "seconds": round(self.seconds, 2),
-                **({"data": self.data} if self.data else {})}
+        return {"check": self.name, "state": self.state, "passed": self.passed, "detail": self.detail,
+                "seconds": round(self.seconds, 2), **({"data": self.data} if self.data else {})}
+
+
+def overall(results: list[Check]) -> str:
+    """The audit's state: "fail" if a check failed, else "warn" if one warned, else "pass"."""
+    states = {c.state for c in results}
+    return "fail" if "fail" in states else ("warn" if "warn" in states else "pass")
 
 
 def timed(fn):
