@@ -120,8 +120,11 @@ def cmd_audit(args) -> int:
     from .audit.runner import audit_main
     from .strategy import load_strategy_file, parse_overrides
 
+    from .plugins import PluginFiles
+
     cls, _ = load_strategy_file(args.strategy_file, args.strategy)
-    return audit_main(cls, args.data, parse_overrides(args.set), args.json)
+    return audit_main(cls, args.data, parse_overrides(args.set), args.json,
+                      plugins=PluginFiles.read(args.plugins_dir).load())
 
 
 def cmd_report(args) -> int:
@@ -171,9 +174,9 @@ def cmd_cache(args) -> int:
 
 
 def cmd_plugins(args) -> int:
-    from .plugins import collect_registries, list_plugins, load_errors, run_manager
+    from .plugins import PluginFiles, collect_registries, list_plugins, load_errors, run_manager
 
-    manager = run_manager()
+    manager = run_manager(*PluginFiles.read(args.plugins_dir).load())
     reg = collect_registries(manager)
     provided: dict[str, list[str]] = {}
     for kind, registry in (("model", reg.models), ("portfolio", reg.portfolios), ("data source", reg.data_sources),
@@ -189,9 +192,9 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .plugins import collect_registries
+    from .plugins import PluginFiles, collect_registries, run_manager
 
-    reg = collect_registries()
+    reg = collect_registries(run_manager(*PluginFiles.read(args.plugins_dir).load()))
     for entry in reg.models.entries.values():  # entry.doc reads a lazy factory's docstring without importing it
         print(f"{entry.name:<16} {entry.plugin:<24} {entry.doc}")
     return 0
@@ -244,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a strategy parameter")
     audit.add_argument("--json", action="store_true", help="print the checks as JSON on stdout")
     audit.add_argument("--strategy", help="which Strategy class, when the file defines several")
+    audit.add_argument("--plugins-dir", help="a folder of .py files with @hookimpl functions to load for the audit")
     audit.set_defaults(func=cmd_audit)
     cache = sub.add_parser("cache", help="show the model cache's size; --clear or --older-than DAYS to prune it "
                                          "(asks first on a terminal; --yes elsewhere)")
@@ -251,8 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--older-than", type=float, metavar="DAYS", help="remove models not used for DAYS days (>= 0)")
     cache.add_argument("--yes", "-y", action="store_true", help="delete without asking (needed off a terminal)")
     cache.set_defaults(func=cmd_cache)
-    sub.add_parser("plugins", help="list plugins and what each registered").set_defaults(func=cmd_plugins)
-    sub.add_parser("models", help="list registered models").set_defaults(func=cmd_models)
+    listing = sub.add_parser("plugins", help="list plugins and what each registered")
+    listing.add_argument("--plugins-dir", help="also load the .py plugin files of this folder")
+    listing.set_defaults(func=cmd_plugins)
+    models = sub.add_parser("models", help="list registered models")
+    models.add_argument("--plugins-dir", help="also load the .py plugin files of this folder")
+    models.set_defaults(func=cmd_models)
     report = sub.add_parser("report", help="(re)build RUN_DIR/report.html")
     report.add_argument("run_dir")
     report.set_defaults(func=cmd_report)

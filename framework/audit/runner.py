@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 import time
 
-from ..backtest.run import portfolio_rule, strategy_plugins
+from ..backtest.run import portfolio_rule
 from ..data import Panel, load_panel
-from ..plugins import collect_registries, run_manager
+from ..resolved import resolve_run
 from ..strategy import Strategy
 from . import checks, weights
 from .canary import Recorder
@@ -19,9 +19,8 @@ def run_audit(strategy_cls: type[Strategy], data=None, overrides: dict | None = 
     """The audit's checks, in order: truncation, scores, embargo, target_weights, skill, canaries."""
     overrides = dict(overrides or {})
     say = say or (lambda line: None)
-    strategy = strategy_cls(**overrides)
-    plugins = [*plugins, *strategy_plugins(strategy)]
-    registries = collect_registries(run_manager(*plugins))
+    run = resolve_run(strategy_cls, overrides, data, plugins=plugins)  # the same resolution as every entry point
+    strategy, registries, plugins = run.instance, run.registries, list(run.plugin_objects)
     data = data if data is not None else strategy.data
     say(f"loading {data if isinstance(data, str) else data.name}")
     panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
@@ -30,7 +29,7 @@ def run_audit(strategy_cls: type[Strategy], data=None, overrides: dict | None = 
     say(f"truncation invariance at {len(cuts)} cut dates")
     results.append(checks.truncation(strategy, panel, registries.features, cuts))
     say("the model's scores with and without later data (two short runs)")
-    recorder = Recorder(registries.models.get(strategy.model).factory)
+    recorder = Recorder(run.model_entry.factory)
     from ..hookspecs import hookimpl
 
     class Wrapped:
@@ -45,9 +44,7 @@ def run_audit(strategy_cls: type[Strategy], data=None, overrides: dict | None = 
     t0 = time.perf_counter()
     decisions = weights.skill_run(strategy_cls, wrapped, panel, [*plugins, Wrapped])
     run_seconds = time.perf_counter() - t0
-    effective = {**(recorder.defaults or {}), **strategy.model_params}
-    longest = max((strategy.horizon, *(effective.get("aux_horizons") or ())))
-    results.append(checks.embargo(strategy, recorder, panel.dates, longest))
+    results.append(checks.embargo(strategy, recorder, panel.dates, run.embargo))
     say("target_weights with the data after each cut replaced; its weights' IC against the scores'")
     results.append(weights.truncation(strategy_cls, panel, registries.features, decisions,
                                       lambda s: portfolio_rule(s, registries)))
@@ -66,12 +63,12 @@ def format_checks(results: list[checks.Check]) -> str:
     return "\n".join(lines)
 
 
-def audit_main(strategy_cls, data, overrides, as_json: bool) -> int:
+def audit_main(strategy_cls, data, overrides, as_json: bool, plugins=()) -> int:
     """The CLI's audit: prints the table (or JSON on stdout); 1 when a check fails, else 0 (warnings printed)."""
     import json
 
     t0 = time.perf_counter()
-    results = run_audit(strategy_cls, data, overrides,
+    results = run_audit(strategy_cls, data, overrides, plugins=plugins,
                         say=None if as_json else (lambda line: print(line, file=sys.stderr, flush=True)))
     state = checks.overall(results)
     if as_json:
