@@ -118,9 +118,8 @@ def cmd_sweep(args) -> int:
 
 def cmd_audit(args) -> int:
     from .audit.runner import audit_main
-    from .strategy import load_strategy_file, parse_overrides
-
     from .plugins import PluginFiles
+    from .strategy import load_strategy_file, parse_overrides
 
     cls, _ = load_strategy_file(args.strategy_file, args.strategy)
     return audit_main(cls, args.data, parse_overrides(args.set), args.json,
