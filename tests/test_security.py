@@ -517,7 +517,7 @@ def test_a_tls_scheduler_is_reached_with_dasks_own_tls_configuration(tls_cluster
                      "--out", str(tmp_path / "run")]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["n_cache_hits"] == metrics["n_retrains"] > 0  # every model was fitted on the TLS worker
-    with pytest.raises(StrategyError, match="cannot reach the Dask scheduler"):  # plain TCP to a TLS scheduler
+    with pytest.raises(ClusterError, match="cannot reach the Dask scheduler"):  # plain TCP to a TLS scheduler
         with dask_client(None, address.replace("tls://", "tcp://"), 1):
             pass
 
