@@ -84,7 +84,8 @@ def cmd_run(args) -> int:
 
             with dask_client(args.workers, args.scheduler, args.threads) as client:
                 result = run_on_cluster(cls, overrides, args.data, out, client, args.threads,
-                                        None if args.quiet else _stderr, progress=progress, resume=args.resume)
+                                        None if args.quiet else _stderr, progress=progress, resume=args.resume,
+                                        force=args.force)
         else:
             result = run_backtest(strategy, data=args.data, out=out, plugins=plugins, progress=progress,
                                   resume=args.resume, threads=args.threads, force=args.force)
@@ -123,9 +124,15 @@ def cmd_sweep(args) -> int:
     if not summary.empty:
         cols = [*result.grid, "n_seeds", "rank_ic mean", "rank_ic std", "rank_ic worst", "sharpe mean"]
         print(format_table(summary[[c for c in cols if c in summary]]))
-    failed = int((result.table["status"] == "failed").sum()) if len(result.table) else 0
-    print(f"sweep folder: {result.out}  ({len(result.table)} runs, {failed} failed; results.parquet, summary.md, "
+    failed = result.table[result.table["status"] == "failed"] if len(result.table) else result.table
+    print(f"sweep folder: {result.out}  ({len(result.table)} runs, {len(failed)} failed; results.parquet, summary.md, "
           "report.html)")
+    if len(failed):  # exit 0 only when every run succeeded
+        first = f"{failed['run_dir'].iloc[0]}: {failed['error'].iloc[0]}"
+        what = (f"all {len(result.table)} runs failed" if len(failed) == len(result.table)
+                else f"{len(failed)} of {len(result.table)} runs failed")
+        print(f"seqalpha: {what}; the first error: {first}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -218,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue a stopped run in --out DIR (default: this strategy's latest runs/ folder) "
                           "from its last finished retrain")
     run.add_argument("--force", action="store_true",
-                     help="discard the checkpoint of an unfinished run in --out DIR and start over")
+                     help="replace the finished run in --out DIR, or discard its unfinished run's checkpoint, "
+                          "and start over")
     run.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                      help=f"threads for torch and BLAS (default {DEFAULT_THREADS}; recorded in config.json)")
     run.add_argument("--workers", type=int, help="fit the run's models on a local Dask cluster of N processes")
