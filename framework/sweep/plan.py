@@ -100,8 +100,11 @@ def run_name(point: tuple[tuple[str, Any], ...], seed: int | None) -> str:
 
 
 def _short(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"),
-                                                           default=label)
+    if isinstance(value, str):
+        return value
+    if callable(value):
+        return label(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=label)
 
 
 def label(value: Any) -> str:
