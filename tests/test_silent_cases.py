@@ -13,9 +13,9 @@ import pytest
 
 from framework import Panel, Strategy, StrategyError, load_strategy_file, panel_from_frame, run_backtest
 from framework.backtest.clock import no_spread
-from framework.features import FeatureSet
 from framework.backtest.walkforward import WalkForward
 from framework.cli import main
+from framework.features import FeatureSet
 from framework.sweep import parse_seeds, sweep
 from framework.sweep.cluster import check_scheduler_address, dask_client
 from plugins.portfolios import long_short, topk, topk_dropout
