@@ -60,7 +60,7 @@ def one_line(capsys, code: int, *fragments: str, exit_code: int = 2) -> str:
 
 # ---- dates whose features are all NaN ------------------------------------------------------------------------
 
-def test_dates_without_features_are_not_scored_and_not_rebalanced():
+def test_dates_without_features_are_not_scored_and_not_rebalanced(tmp_path):
     """Features all NaN on bars 153..167: bar 153's windows still hold older rows, but the linear model sees only
     the last (empty) one, so every asset scores alike; from bar 157 no window holds a value at all. Before, both
     gave equal scores and top-k bought the first three columns; now no window without data is scored and no
@@ -75,7 +75,8 @@ def test_dates_without_features_are_not_scored_and_not_rebalanced():
     assert skipped == [153, 158, 163]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = run_backtest(Small, data=panel, progress=False)
+        res = run_backtest(Small, data=panel, progress=False, out=tmp_path / "run")
+    assert (tmp_path / "run" / "report.html").is_file()  # the report takes unscored rows in its stride
     messages = [str(w.message) for w in caught if "not rebalanced" in str(w.message)]
     assert len(messages) == 1 and messages[0].startswith("3 rebalance date(s) not rebalanced, positions kept")
     assert str(gap[0].date()) in messages[0]
