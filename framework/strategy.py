@@ -264,14 +264,16 @@ def load_strategy_file(path: str | Path, name: str | None = None) -> tuple[type[
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except SyntaxError as exc:  # the file itself, or a module it imports
+    except SyntaxError as exc:  # the file itself, or a module it imports (then named too)
         sys.modules.pop(module_name, None)
-        where = f"{exc.filename or path}:{exc.lineno}:{exc.offset}"
-        raise StrategyError(f"{path}: syntax error at {where} (file:line:column): {exc.msg}") from None
+        other = exc.filename and Path(exc.filename).resolve() != path.resolve()
+        where = f"in {exc.filename} " if other else ""
+        raise StrategyError(f"{path}: syntax error {where}at line {exc.lineno}, column {exc.offset}: "
+                            f"{exc.msg}") from exc
     except ImportError as exc:
         sys.modules.pop(module_name, None)
         missing = f"module {exc.name!r}" if exc.name else "a module"
-        raise StrategyError(f"{path}: cannot import {missing}: {exc}") from None
+        raise StrategyError(f"{path}: cannot import {missing}: {exc}") from exc
     except Exception:
         sys.modules.pop(module_name, None)
         raise

@@ -227,7 +227,7 @@ def test_a_base_and_its_subclass_or_an_imported_strategy_are_one_strategy(tmp_pa
 
 @pytest.mark.parametrize(("text", "fragments"), [
     ("from framework import Strategy\n\nclass Broken(Strategy)\n    window = 5\n",
-     ["syntax error at", "broken.py:3:", "(file:line:column)"]),
+     ["syntax error at line 3, column 23: expected ':'"]),
     ("import numpy as np\nimport no_such_module_for_seqalpha\n", ["cannot import module 'no_such_module_for_seqalpha'"]),
     ("from framework import NoSuchThing\n", ["cannot import", "NoSuchThing"]),
 ])

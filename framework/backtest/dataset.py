@@ -91,7 +91,7 @@ class Dataset:
     def window_has_values(self, t: np.ndarray, i: np.ndarray) -> np.ndarray:
         """bool per sample (t, i): its window t-L+1..t holds at least one finite raw feature value. A window
         without one would be all zeros after normalisation: the same input, hence the same score, for every
-        such asset, so it is not scored (docs/design.md, "Scores")."""
+        such asset, so it is not scored (docs/design.md, "Scores, ties and rebalancing")."""
         if self.observed is None:
             return np.ones(len(t), dtype=bool)
         if "observed_count" not in self._aux:  # cumulative count of observed dates, with a leading row of zeros
