@@ -359,6 +359,25 @@ def test_a_grid_of_functions_runs_from_python(tmp_path):
     assert (tmp_path / "sweep" / "summary.md").is_file()
 
 
+def mse(pred, target, dates):
+    return ((pred - target) ** 2).mean()
+
+
+def mae(pred, target, dates):
+    return (pred - target).abs().mean()
+
+
+def test_a_grid_of_model_params_holding_a_loss_function_runs_from_python(tmp_path):
+    fast = {"hidden_size": 4, "epochs": 1, "patience": 1, "batch_size": 256}
+    res = sweep(Small, grid={"model_params": [{**fast, "loss": mse}, {**fast, "loss": mae}]},
+                overrides={"model": "lstm"}, out=tmp_path / "sweep")
+    table = res.table
+    assert list(table["status"]) == ["ok", "ok"], table["error"].tolist()
+    assert table["run_dir"].str.contains(f"{mse.__module__}.mse").iloc[0]
+    assert table["run_dir"].str.contains(f"{mae.__module__}.mae").iloc[1]
+    assert f'"loss":"{mae.__module__}.mae"' in table["model_params"].iloc[1]
+
+
 def test_a_sweep_whose_runs_all_fail_writes_its_summary_and_exits_1(tmp_path, capsys):
     path = tmp_path / "tiny.py"
     path.write_text(TINY_FILE.format(name="TinyFail"))
