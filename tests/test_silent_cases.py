@@ -370,7 +370,7 @@ def mae(pred, target, dates):
 def test_a_grid_of_model_params_holding_a_loss_function_runs_from_python(tmp_path):
     fast = {"hidden_size": 4, "epochs": 1, "patience": 1, "batch_size": 256}
     res = sweep(Small, grid={"model_params": [{**fast, "loss": mse}, {**fast, "loss": mae}]},
-                overrides={"model": "lstm"}, out=tmp_path / "sweep")
+                overrides={"model": "lstm", "retrain": None}, out=tmp_path / "sweep")
     table = res.table
     assert list(table["status"]) == ["ok", "ok"], table["error"].tolist()
     assert table["run_dir"].str.contains(f"{mse.__module__}.mse").iloc[0]
