@@ -57,7 +57,7 @@ def main() -> None:
         for seed in seeds:
             t0 = time.perf_counter()
             res = run_backtest(cls, data=uri, out=Path(args.runs) / f"{model}-seed{seed}", cache=False,  # no model cache
-                               seed=seed, threads=args.threads)
+                               seed=seed, threads=args.threads, force=True)  # a rerun replaces the last one
             wall = time.perf_counter() - t0
             runs.append((res.metrics, wall))
             sec = res.metrics["seconds"]

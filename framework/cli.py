@@ -103,16 +103,22 @@ def cmd_sweep(args) -> int:
     result = sweep(cls, grid=grid, seeds=parse_seeds(args.seeds), out=args.out, data=args.data,
                    overrides=parse_overrides(args.set), workers=args.workers, scheduler=args.scheduler,
                    threads=args.threads_per_worker, resume=args.resume, scatter_data=args.scatter_data,
-                   progress=_stderr)
+                   progress=_stderr, plugins_dir=args.plugins_dir)
     from .runs import format_table
 
     summary = result.summary()
     if not summary.empty:
         cols = [*result.grid, "n_seeds", "rank_ic mean", "rank_ic std", "rank_ic worst", "sharpe mean"]
         print(format_table(summary[[c for c in cols if c in summary]]))
-    failed = int((result.table["status"] == "failed").sum()) if len(result.table) else 0
-    print(f"sweep folder: {result.out}  ({len(result.table)} runs, {failed} failed; results.parquet, summary.md, "
+    failed = result.table[result.table["status"] == "failed"] if len(result.table) else result.table
+    print(f"sweep folder: {result.out}  ({len(result.table)} runs, {len(failed)} failed; results.parquet, summary.md, "
           "report.html)")
+    if len(failed):  # exit 0 only when every run succeeded
+        first = f"{failed['run_dir'].iloc[0]}: {failed['error'].iloc[0]}"
+        what = (f"all {len(result.table)} runs failed" if len(failed) == len(result.table)
+                else f"{len(failed)} of {len(result.table)} runs failed")
+        print(f"seqalpha: {what}; the first error: {first}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -216,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue a stopped run in --out DIR (default: this strategy's latest runs/ folder) "
                           "from its last finished retrain")
     run.add_argument("--force", action="store_true",
-                     help="discard the checkpoint of an unfinished run in --out DIR and start over")
+                     help="replace the finished run in --out DIR, or discard its unfinished run's checkpoint, "
+                          "and start over")
     run.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                      help=f"threads for torch and BLAS (default {DEFAULT_THREADS}; recorded in config.json)")
     run.add_argument("--workers", type=int, help="fit the run's models on a local Dask cluster of N processes")
@@ -237,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--scatter-data", action="store_true",
                     help="load the data here and ship it to the workers (when they cannot see the data path)")
     sw.add_argument("--strategy", help="which Strategy class, when the file defines several")
+    sw.add_argument("--plugins-dir", help="a folder of .py plugin files, loaded for every run (shipped to the workers)")
     sw.set_defaults(func=cmd_sweep)
     audit = sub.add_parser("audit", help="check a strategy's own features, universe, model and target_weights for "
                                          "look-ahead; each check passes, warns or fails (exit 0: none failed, "

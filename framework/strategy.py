@@ -123,7 +123,7 @@ class Strategy:
         _int(self, "horizon", 1)
         _int(self, "min_train_bars", 0)
         _int(self, "delist_after", 1)
-        _int(self, "seed", None)
+        _int(self, "seed", 0)
         if self.train_window is not None:
             _int(self, "train_window", 1, "None (expanding) or ")
         if self.lot_size is not None:
@@ -166,8 +166,9 @@ class Strategy:
         if not isinstance(self.cache, bool):
             raise StrategyError(f"cache must be True or False, got {self.cache!r}")
         if self.seeds is not None and (not isinstance(self.seeds, (list, tuple)) or not self.seeds
-                                       or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds)):
-            raise StrategyError(f"seeds must be None or a non-empty list of ints, got {self.seeds!r}")
+                                       or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                                                  and s >= 0 for s in self.seeds)):
+            raise StrategyError(f"seeds must be None or a non-empty list of ints >= 0, got {self.seeds!r}")
 
     # ---- hooks a strategy may override ----------------------------------------------------
     def universe(self, panel) -> np.ndarray:
@@ -250,7 +251,8 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
 
 
 def load_strategy_file(path: str | Path, name: str | None = None) -> tuple[type[Strategy], ModuleType]:
-    """Import a strategy file; return its Strategy subclass (the one named, or the only/last one) and module."""
+    """Import a strategy file; return its Strategy subclass and module: the one named, else the file's only strategy
+    (``file_strategies``); several are refused with their names. A syntax or import error is one line."""
     path = Path(path)
     if path.is_dir():
         raise StrategyError(f"{str(path)!r} is a folder; give the strategy's .py file (e.g. {str(path / 'my_strategy.py')!r})")
@@ -262,6 +264,16 @@ def load_strategy_file(path: str | Path, name: str | None = None) -> tuple[type[
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
+    except SyntaxError as exc:  # the file itself, or a module it imports (then named too)
+        sys.modules.pop(module_name, None)
+        other = exc.filename and Path(exc.filename).resolve() != path.resolve()
+        where = f"in {exc.filename} " if other else ""
+        raise StrategyError(f"{path}: syntax error {where}at line {exc.lineno}, column {exc.offset}: "
+                            f"{exc.msg}") from exc
+    except ImportError as exc:
+        sys.modules.pop(module_name, None)
+        missing = f"module {exc.name!r}" if exc.name else "a module"
+        raise StrategyError(f"{path}: cannot import {missing}: {exc}") from exc
     except Exception:
         sys.modules.pop(module_name, None)
         raise
@@ -274,4 +286,15 @@ def load_strategy_file(path: str | Path, name: str | None = None) -> tuple[type[
         return match[0], module
     if not classes:
         raise StrategyError(f"{path}: defines no subclass of framework.Strategy")
-    return classes[-1], module
+    leaves = file_strategies(classes)
+    if len(leaves) > 1:
+        names = ", ".join(c.__name__ for c in leaves)
+        raise StrategyError(f"{path} defines {len(leaves)} strategies ({names}): choose one with --strategy NAME "
+                            f"(from Python: load_strategy_file(path, name))")
+    return leaves[0], module
+
+
+def file_strategies(classes: list[type[Strategy]]) -> list[type[Strategy]]:
+    """The runnable strategies among the classes a file defines: those no other class of the same file subclasses
+    (a base and its subclass in one file are one strategy, the subclass), in the order they are defined."""
+    return [c for c in classes if not any(o is not c and issubclass(o, c) for o in classes)]

@@ -1,8 +1,10 @@
 """Built-in portfolio rules: ``topk``, ``topk_dropout`` (Qlib's TopkDropout) and ``long_short``.
 
 A rule is ``rule(scores, current) -> weights``: ``scores`` is a Series over the
-assets scored today (the eligible universe), ``current`` the weights held going in
-(index = assets held). The result is a Series of target weights (absent = 0).
+assets scored today (the eligible universe; NaN: not scored), ``current`` the weights
+held going in (index = assets held). The result is a Series of target weights (absent = 0).
+Every rule ranks by ``ranked``: score first; equal scores put the names held first, then
+go by asset code, so the result never depends on the order of the data's columns.
 """
 
 from __future__ import annotations
@@ -10,6 +12,21 @@ from __future__ import annotations
 import pandas as pd
 
 from framework.hookspecs import hookimpl
+
+
+def ranked(scores: pd.Series, held=(), ascending: bool = False) -> pd.Series:
+    """``scores`` without NaN, best first (worst first with ``ascending``); ties: names in ``held`` first, then by
+    asset code. The documented tie rule of every built-in rule (docs/design.md, "Portfolio rules")."""
+    scores = scores.dropna()
+    order = pd.DataFrame({"score": scores.to_numpy(), "held": scores.index.isin(list(held)),
+                          "code": scores.index.astype(str)})
+    order = order.sort_values(["score", "held", "code"], ascending=[ascending, False, True], kind="stable")
+    return scores.iloc[order.index.to_numpy()]
+
+
+def _held(current: pd.Series, side: int = 1) -> pd.Index:
+    """Names held going in on one side (+1 long, -1 short); NaN (held, no order last time) counts on both."""
+    return current.index[(current * side > 0) | current.isna()]
 
 
 def _check_k(name: str, k: int) -> int:
@@ -23,7 +40,7 @@ def topk(k: int = 10):
     _check_k("topk", k)
 
     def rule(scores: pd.Series, current: pd.Series) -> pd.Series:
-        best = scores.dropna().sort_values(ascending=False, kind="stable").index[:k]
+        best = ranked(scores, _held(current)).index[:k]
         return pd.Series(1.0 / len(best), index=best) if len(best) else pd.Series(dtype=float)
 
     return rule
@@ -42,12 +59,12 @@ def topk_dropout(k: int = 50, n_drop: int = 5, hold: bool = False):
 
     def rule(scores: pd.Series, current: pd.Series) -> pd.Series:
         scores = scores.dropna()
-        holding = current.index[(current > 0) | current.isna()]  # NaN: held, no order last time
+        holding = _held(current)  # NaN: held, no order last time
         held = [a for a in holding if a in scores.index]
-        last = scores.loc[held].sort_values(ascending=False, kind="stable")
-        others = scores.drop(index=held).sort_values(ascending=False, kind="stable")
+        last = ranked(scores.loc[held])
+        others = ranked(scores.drop(index=held))
         today = others.iloc[: max(n_drop + k - len(last), 0)]
-        comb = pd.concat([last, today]).sort_values(ascending=False, kind="stable")
+        comb = ranked(pd.concat([last, today]), held)  # ties: held first, so a tie never sells a held name
         worst = set(comb.index[-n_drop:]) if n_drop > 0 else set()
         sell = [a for a in last.index if a in worst]
         n_buy = len(sell) + k - len(last)
@@ -66,11 +83,11 @@ def long_short(k: int = 10, gross: float = 1.0):
     _check_k("long_short", k)
 
     def rule(scores: pd.Series, current: pd.Series) -> pd.Series:
-        ranked = scores.dropna().sort_values(ascending=False, kind="stable")
-        n = min(k, len(ranked) // 2)
+        n = min(k, int(scores.notna().sum()) // 2)
         if n == 0:
             return pd.Series(dtype=float)
-        longs, shorts = ranked.index[:n], ranked.index[-n:]
+        longs = ranked(scores, _held(current, 1)).index[:n]
+        shorts = ranked(scores.drop(index=longs), _held(current, -1), ascending=True).index[:n]
         return pd.concat([pd.Series(gross / 2 / n, index=longs), pd.Series(-gross / 2 / n, index=shorts)])
 
     return rule

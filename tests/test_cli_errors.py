@@ -10,6 +10,7 @@ import pytest
 
 from framework import Model, hookimpl, run_backtest
 from framework.cli import main
+from framework.errors import ModelOutputError
 from tests.test_reliability import Tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,9 +111,8 @@ class Models:
 
 
 def test_a_wrong_prediction_shape_says_shape(tmp_path):
-    from framework import StrategyError
 
-    with pytest.raises(StrategyError, match="scores of the wrong shape"):
+    with pytest.raises(ModelOutputError, match="scores of the wrong shape"):
         run_backtest(Tiny, progress=False, plugins=[Models], model="wrong_shape")
 
 

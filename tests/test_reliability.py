@@ -244,7 +244,7 @@ def test_a_checkpoint_is_never_dropped_silently_and_a_failed_run_says_so(tmp_pat
     out = tmp_path / "run"
     run_backtest(Tiny, progress=False, out=out)  # a finished run: metrics.json
     with pytest.raises(RuntimeError, match="stopped for the test"):
-        run_backtest(Tiny, progress=False, out=out, plugins=[Stop])
+        run_backtest(Tiny, progress=False, out=out, plugins=[Stop], force=True)  # replacing it is deliberate
     assert not (out / "metrics.json").exists()  # the old run's metrics no longer pose as this one's
     failed = json.loads((out / "failed.json").read_text())
     assert "stopped for the test" in failed["error"] and failed["resumable"]
@@ -257,5 +257,5 @@ def test_a_checkpoint_is_never_dropped_silently_and_a_failed_run_says_so(tmp_pat
     res = run_backtest(Tiny, progress=False, out=out, resume=True)
     assert res.config["resumed_at"] is not None and not (out / "failed.json").exists()
     with pytest.raises(RuntimeError):
-        run_backtest(Tiny, progress=False, out=out, plugins=[Stop])
+        run_backtest(Tiny, progress=False, out=out, plugins=[Stop], force=True)
     assert run_backtest(Tiny, progress=False, out=out, force=True).config["resumed_at"] is None

@@ -23,6 +23,7 @@ import pytest
 from framework import Model, Strategy, hookimpl, run_backtest, safe_codec
 from framework.backtest.checkpoint import Checkpoint, CheckpointMismatch
 from framework.cli import main
+from framework.errors import ClusterError
 from framework.model import cache_entry
 from framework.model.cache import FORMAT, MARKER, ModelCache
 from framework.strategy import StrategyError

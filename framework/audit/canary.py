@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backtest.dataset import _select
+from ..backtest.dataset import select_factors
 from ..features import FeatureSet, forward_returns
 from ..model import Model, as_model
 from ..strategy import Strategy
@@ -40,7 +40,7 @@ def with_canary(strategy_cls: type[Strategy], kind: str, feature_sets) -> type[S
             own = strategy_cls.features(self, panel)
             if own is None:
                 own = feature_sets.get(self.feature_set).factory(panel)
-            own = _select(own, strategy_cls.factors, self.feature_set)
+            own = select_factors(own, strategy_cls.factors, self.feature_set)
             close = panel.close.astype(np.float64)
             if kind == "tomorrow":
                 canary = np.full(close.shape, np.nan)

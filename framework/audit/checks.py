@@ -147,7 +147,8 @@ def scores(strategy_cls: type[Strategy], overrides: dict, panel: Panel, plugins,
     b = run_backtest(strategy_cls, data=scrambled_after(panel, end), plugins=plugins, progress=False,
                      **kwargs).scores[cols]
     merged = a.merge(b, on=["date", "asset"], how="outer", suffixes=("", "_other"), indicator=True)
-    bad = merged[(merged["_merge"] != "both") | (merged["score"] != merged["score_other"])]
+    same = (merged["score"] == merged["score_other"]) | (merged["score"].isna() & merged["score_other"].isna())
+    bad = merged[(merged["_merge"] != "both") | ~same]  # NaN in both: a window without data, unscored in both
     if len(bad):
         first = bad.iloc[0]
         return Check("scores", False, f"the model's score at {pd.Timestamp(first['date']).date()} for "

@@ -45,6 +45,7 @@ class Dataset:
     clip: float | None
     seed: int
     benchmark: np.ndarray | None = None  # benchmark prices, when the strategy names one (labels are then net of it)
+    observed: np.ndarray | None = None  # (T, N) bool: some feature has a finite raw value (before zero-filling)
     _aux: dict = field(default_factory=dict, compare=False, repr=False)  # labels at other horizons, made on demand
 
     @classmethod
@@ -55,9 +56,12 @@ class Dataset:
         if universe.shape != panel.close.shape:
             raise StrategyError(f"universe() returned shape {universe.shape}, expected {panel.close.shape}")
         fs = strategy.features(panel)
+        source = f"{type(strategy).__name__}.features()"
         if fs is None:
             fs = feature_sets.get(strategy.feature_set).factory(panel)
-        fs = _select(fs, strategy.factors, strategy.feature_set)
+            source = f"feature set {strategy.feature_set!r}"
+        check_feature_shape(fs, panel, source)
+        fs = select_factors(fs, strategy.factors, strategy.feature_set)
         empty = [n for k, n in enumerate(fs.names) if not np.isfinite(fs.values[:, :, k]).any()]
         if empty:  # it would be zero-filled: a model input that says nothing, without a word
             raise DataError(f"data {panel.name!r}: feature(s) {empty} have no value on any date (all NaN); leave "
@@ -78,10 +82,23 @@ class Dataset:
         labels = excess_labels(exec_price, h, universe, bench)
         sampleable = universe & (history_count(panel.listed(), L) >= math.ceil(L / 2))
         sampleable[: L - 1] = False
+        observed = np.isfinite(fs.values).any(axis=2) & panel.listed()
         return cls(panel=panel, window=L, features=features, feature_names=list(fs.names), base_transform=base,
                    universe=universe, exec_price=exec_price, labels=labels, sampleable=sampleable,
                    target=strategy.target, normalize=strategy.normalize, clip=strategy.clip, seed=strategy.seed,
-                   benchmark=bench)
+                   benchmark=bench, observed=observed)
+
+    def window_has_values(self, t: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """bool per sample (t, i): its window t-L+1..t holds at least one finite raw feature value. A window
+        without one would be all zeros after normalisation: the same input, hence the same score, for every
+        such asset, so it is not scored (docs/design.md, "Scores, ties and rebalancing")."""
+        if self.observed is None:
+            return np.ones(len(t), dtype=bool)
+        if "observed_count" not in self._aux:  # cumulative count of observed dates, with a leading row of zeros
+            self._aux["observed_count"] = np.cumsum(
+                np.vstack([np.zeros((1, self.observed.shape[1]), np.int32), self.observed]), axis=0, dtype=np.int32)
+        count = self._aux["observed_count"]
+        return (count[t + 1, i] - count[np.maximum(t + 1 - self.window, 0), i]) > 0
 
     def fit_transform(self, train_dates: np.ndarray, max_windows: int = 20000) -> WindowTransform | None:
         """The window transform for a model trained on ``train_dates``: with normalize='robust', median/MAD per
@@ -121,7 +138,18 @@ class Dataset:
                          aux_labels, aux_targets)
 
 
-def _select(fs: FeatureSet, names: list[str] | None, set_name: str) -> FeatureSet:
+def check_feature_shape(fs: FeatureSet, panel: Panel, source: str) -> None:
+    """Refuse features that are not a FeatureSet of (dates, assets, features) on this panel, with both shapes."""
+    if not isinstance(fs, FeatureSet):
+        raise StrategyError(f"{source} returned {type(fs).__name__}, expected a FeatureSet (values of shape "
+                            f"(dates, assets, features), names) or None")
+    expected = (len(panel.dates), len(panel.assets), len(fs.names))
+    if tuple(np.shape(fs.values)) != expected:
+        raise StrategyError(f"{source} returned values of the wrong shape: expected {expected} (dates, assets, "
+                            f"features) for data {panel.name!r}, got {tuple(np.shape(fs.values))}")
+
+
+def select_factors(fs: FeatureSet, names: list[str] | None, set_name: str) -> FeatureSet:
     """Keep only the listed features (strategy.factors), preserving window references."""
     if not names:
         return fs

@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import SeqalphaError
+
+
+class FeatureSetError(SeqalphaError, ValueError):
+    """A feature set whose values do not match its names or the panel; the message has the shapes."""
+
 
 @dataclass
 class FeatureSet:
@@ -25,10 +31,16 @@ class FeatureSet:
     reference: list[int] = field(default_factory=list)  # per feature: index of its window reference, or -1
 
     def __post_init__(self) -> None:
+        self.names = list(self.names)
         if not self.reference:
             self.reference = [-1] * len(self.names)
-        if self.values.ndim != 3 or self.values.shape[2] != len(self.names) or len(self.reference) != len(self.names):
-            raise ValueError(f"feature set: values {self.values.shape} do not match {len(self.names)} names")
+        shape = np.shape(self.values)
+        if len(shape) != 3 or shape[2] != len(self.names):
+            raise FeatureSetError(f"feature set: values of shape {shape} do not match {len(self.names)} name(s) "
+                                  f"{self.names[:5]}: expected (dates, assets, {len(self.names)})")
+        if len(self.reference) != len(self.names):
+            raise FeatureSetError(f"feature set: {len(self.reference)} window reference(s) for {len(self.names)} "
+                                  "name(s); give one per feature (-1: none)")
 
     @property
     def window_relative(self) -> bool:

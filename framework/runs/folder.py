@@ -72,16 +72,28 @@ def claim(folder: str | Path) -> Iterator[Path]:
 
 
 def start(folder: str | Path, resume: bool, force: bool) -> None:
-    """Before a run writes into ``folder``: refuse to drop another run's unfinished checkpoint unless told to, and
-    unmark the folder as finished or failed (its old metrics.json would otherwise stand beside new files)."""
+    """Before a run writes into ``folder``: refuse to replace a finished run (metrics.json) or drop an unfinished
+    run's checkpoint unless told to (``force``; ``resume`` continues a checkpoint), and unmark the folder as
+    finished or failed (its old metrics.json would otherwise stand beside new files)."""
+    check_start(folder, resume, force)
+    for name in (schema.METRICS, FAILED):
+        with contextlib.suppress(FileNotFoundError):
+            (Path(folder) / name).unlink()
+
+
+def check_start(folder: str | Path, resume: bool, force: bool) -> None:
+    """The refusals of ``start`` alone, changing nothing: callers check before expensive work (the --workers
+    fan-out checks before fitting on the cluster)."""
     folder = Path(folder)
+    if not resume and not force and (folder / schema.METRICS).is_file():
+        config = _read(folder / schema.CONFIG)
+        what = f" ({config.get('strategy')}, made {config.get('created')})" if config.get("strategy") else ""
+        raise StrategyError(f"run directory {folder} holds a finished run{what}: choose another --out, or replace "
+                            "it with --force (force=True from Python)")
     checkpoint = folder / schema.CHECKPOINT
     if not resume and not force and checkpoint.is_dir() and any(checkpoint.iterdir()):
         raise StrategyError(f"run directory {folder} holds the checkpoint of an unfinished run: continue it with "
                             "--resume, or discard it with --force")
-    for name in (schema.METRICS, FAILED):
-        with contextlib.suppress(FileNotFoundError):
-            (folder / name).unlink()
 
 
 def mark_failed(folder: str | Path, error: BaseException, strategy=None) -> None:

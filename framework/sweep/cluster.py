@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,32 @@ def worker_env(threads: int) -> dict[str, int]:
             "OPENBLAS_NUM_THREADS": threads}
 
 
+#: A scheduler address: PROTOCOL://HOST[:PORT] (or HOST:PORT, which Dask reads as tcp); HOST a name, an IPv4
+#: address or an IPv6 address in brackets.
+_ADDRESS = re.compile(r"^(?:(?P<scheme>[a-z][a-z0-9+]*)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)"
+                      r"(?::(?P<port>\d{1,5}))?$")
+SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+
+
+def check_scheduler_address(address: object) -> str:
+    """The --scheduler address as given, or a one-line refusal before any connection is tried: it must read
+    tcp://HOST:PORT (tls://, ucx://, ws://, wss:// alike; HOST:PORT means tcp) with a port in 1..65535."""
+    text = address.strip() if isinstance(address, str) else ""
+    match = _ADDRESS.match(text)
+    scheme = match and (match["scheme"] or "tcp")
+    port = match and match["port"]
+    if not match or scheme not in SCHEMES or (port is not None and not 0 < int(port) < 65536) \
+            or (match["scheme"] is None and port is None):
+        raise StrategyError(f"--scheduler {address!r} is not a Dask scheduler address: write tcp://HOST:PORT "
+                            f"(e.g. tcp://10.0.0.5:8786; also {', '.join(s + '://' for s in SCHEMES[1:])})")
+    return text
+
+
 @contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None, threads: int = 1) -> Iterator[Any]:
     """A client of a new local cluster of ``workers`` processes, or of the scheduler at ``scheduler``."""
+    if scheduler is not None:
+        scheduler = check_scheduler_address(scheduler)
     from distributed import Client, LocalCluster
 
     if scheduler:

@@ -106,6 +106,10 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
         say("warm-started refits depend on each other: running them in order here")
         return execute(run, data=data, out=out, progress=progress, resume=resume, force=force)
     _check_cacheable(run)
+    if out is not None:  # refuse a finished run's folder or a checkpoint before fitting anything on the cluster
+        from ..runs.folder import check_start
+
+        check_start(out, resume, force)
     check_models_travel(run)  # models come back through the cache: refuse one it cannot store safely
     ref = StrategyRef.of(cls)
     uri = data if data is not None else run.instance.data

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..registry import did_you_mean
 from ..strategy import Strategy, StrategyError
 
@@ -56,6 +58,8 @@ def parse_seeds(text: str | None) -> list[int] | None:
         raise StrategyError(f"--seeds expects integers separated by commas, e.g. 0,1,2; got {text!r}") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise StrategyError(f"--seeds needs distinct integers, got {text!r}")
+    if min(seeds) < 0:
+        raise StrategyError(f"--seeds must be integers >= 0, got {text!r}")
     return seeds
 
 
@@ -96,9 +100,35 @@ def run_name(point: tuple[tuple[str, Any], ...], seed: int | None) -> str:
 
 
 def _short(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, str):
+        return value
+    if callable(value):
+        return label(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=label)
+
+
+def label(value: Any) -> str:
+    """A stable text for a grid value JSON cannot write (a function, a class, an object): its qualified name, with
+    a digest of its code when the name alone is not unique (a lambda, a function made inside another)."""
+    name = getattr(value, "__qualname__", None) or type(value).__qualname__
+    module = getattr(value, "__module__", None) or type(value).__module__
+    text = f"{module}.{name}" if module and module != "builtins" else name
+    code = getattr(value, "__code__", None)
+    if code is not None and "<" in name:
+        digest = hashlib.sha256(code.co_code + repr(code.co_consts).encode()).hexdigest()[:8]
+        text = f"{text}#{digest}"
+    if not callable(value) and not isinstance(value, type):
+        text = repr(value) if len(repr(value)) <= 80 and " at 0x" not in repr(value) else text
+    return text
 
 
 def cell(value: Any) -> Any:
-    """A grid value as a results.parquet cell: itself, or its Python literal text for a list, tuple or dict."""
-    return repr(value) if isinstance(value, (list, tuple, dict)) else value
+    """A grid value as a results.parquet cell: itself (a number, a string, None), else its text: the Python literal
+    of a list, tuple or dict, the qualified name of a function (``label``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple, dict)):
+        return repr(value) if " at 0x" not in repr(value) else _short(value)
+    return label(value)

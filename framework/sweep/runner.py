@@ -22,7 +22,7 @@ from ..runs import schema
 from ..strategy import Strategy, StrategyError
 from ..threads import DEFAULT_THREADS, check_threads
 from ..util import atomic_write_bytes
-from .cluster import RESOURCE
+from .cluster import RESOURCE, check_scheduler_address
 from .plan import RunSpec, cell, plan_runs
 from .task import StrategyRef, Task, run_task
 
@@ -61,6 +61,8 @@ def sweep(strategy: type[Strategy], grid: dict[str, list] | None = None, seeds: 
     check_threads(threads)
     if sum(x is not None for x in (client, workers, scheduler)) > 1:
         raise StrategyError("give one of client, workers and scheduler")
+    if scheduler is not None:
+        check_scheduler_address(scheduler)  # before the folder is made or anything runs
     specs = plan_runs(strategy, grid, seeds, overrides)  # every configuration checked before any work starts
     if "data" in grid and (data is not None or scatter_data):
         raise StrategyError("a grid over data cannot be combined with --data or --scatter-data (one panel would "

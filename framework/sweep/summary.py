@@ -30,6 +30,8 @@ def point_summary(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     if table.empty:
         return pd.DataFrame()
     ok = table[table["status"] == "ok"] if "status" in table else table
+    if ok.empty:  # every run failed
+        return pd.DataFrame()
     rows = []
     for values, g in ok.groupby(keys, sort=False, dropna=False) if keys else [((), ok)]:
         values = values if isinstance(values, tuple) else (values,)
@@ -48,6 +50,8 @@ def paired_comparisons(table: pd.DataFrame, keys: list[str], metric: str = "rank
     if table.empty or "seed" not in table:
         return pd.DataFrame()
     ok = table[table["status"] == "ok"] if "status" in table else table
+    if ok.empty or metric not in ok:  # every run failed: nothing to compare
+        return pd.DataFrame()
     by_point = {}
     for values, g in ok.groupby(keys, sort=False, dropna=False) if keys else [((), ok)]:
         values = values if isinstance(values, tuple) else (values,)
@@ -88,6 +92,8 @@ def write_summary(out: Path, table: pd.DataFrame, keys: list[str]) -> None:
     pairs = paired_comparisons(table, keys)
     failed = table[table["status"] == "failed"] if "status" in table else table.iloc[:0]
     text = (f"# Sweep: {len(table)} runs, {len(failed)} failed\n\n"
+            + (f"**All {len(table)} runs failed.** The first error: {failed['error'].iloc[0]}\n\n"
+               if len(table) and len(failed) == len(table) else "") +
             "## Grid points over seeds (mean, std, worst seed)\n\n" + markdown_table(points) +
             "\n## Paired comparisons of rank IC on the same seeds\n\n"
             f"A difference is marked beyond seed noise when |mean| > {NOISE_SE:g} standard errors.\n\n"
@@ -128,5 +134,7 @@ def sweep_html(table: pd.DataFrame, keys: list[str], points: pd.DataFrame, pairs
     runs = table[[c for c in ("run_dir", *keys, "seed", "status", "worker", "wall_seconds", "rank_ic", "ic",
                               "sharpe", "error") if c in table]] if not table.empty else table
     sections.append(("runs", "Runs", table_html(runs)))
-    header = f"<h1>Sweep of {len(table)} runs</h1><div class=\"sub\">grid: {esc(', '.join(keys) or 'none')}</div>"
+    n_failed = int((table["status"] == "failed").sum()) if "status" in table else 0
+    header = (f"<h1>Sweep of {len(table)} runs, {n_failed} failed</h1>"
+              f"<div class=\"sub\">grid: {esc(', '.join(keys) or 'none')}</div>")
     return html_page("seqalpha sweep", header, sections)
