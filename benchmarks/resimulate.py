@@ -8,7 +8,8 @@ run's data URI and simulates the same decisions on the run's test span with the 
 at GIT_REF (default HEAD) and as it is in the working tree. Both engines are given only the data
 up to the span's last bar. Prints excess return, IR and excess drawdown for both, the orders
 filled on limit-up and limit-down bars by side, the seconds each took, the largest per-bar
-return difference from the stored run, and whether it is below 1e-12.
+return difference from the stored run, and whether it is below 1e-12. Then compares the two engines'
+filled orders field by field (count, bar, asset, side, size, price, fees) and their per-bar returns.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def main() -> None:
         for d, a, x in zip(w["date"], w["asset"], w["weight"]):
             decisions[bar[pd.Timestamp(d)]][col[a]] = x
         up, down = engine.limit_moves(panel.close.astype(np.float64), dataset.exec_price, strategy.limit_threshold)
+        sims = {}
         for name, eng in (("before", before), ("now", engine)):
             t = time.perf_counter()
             sim = simulate(eng, strategy, dataset, calendar, decisions)
@@ -108,6 +110,23 @@ def main() -> None:
                   f"{int((down[b, c] & ~buy).sum())} sells; {seconds:.1f} s; largest per-bar return difference from the "
                   f"stored run {gap:.1e}; reproduces the stored returns: {same}",
                   flush=True)
+            sims[name] = sim
+        print(f"{run.name} before vs now: {same_orders(sims['before'], sims['now'])}", flush=True)
+
+
+def same_orders(a, b) -> str:
+    """The two simulations' filled orders (count, bar, asset, side, size, price, fees) and per-bar returns, compared."""
+    ra, rb = a.portfolio.orders.values, b.portfolio.orders.values
+    gap = float(np.max(np.abs(a.returns.to_numpy() - b.returns.to_numpy()))) if len(a.returns) == len(b.returns) \
+        else float("nan")
+    parts = [f"orders {len(ra)} vs {len(rb)}"]
+    if len(ra) == len(rb):
+        for field in ("idx", "col", "side", "size", "price", "fees"):
+            diff = ra[field] != rb[field]
+            parts.append(f"{field} {'same' if not diff.any() else f'{int(diff.sum())} differ'}")
+        parts.append(f"largest size difference {float(np.max(np.abs(ra['size'] - rb['size']), initial=0.0)):.1e}")
+    parts.append(f"largest per-bar return difference {gap:.1e} (below 1e-12: {gap < 1e-12})")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":
