@@ -51,19 +51,47 @@ def engine_at(ref: str):
     return importlib.import_module(f"{name}.engine")
 
 
-def simulate(eng, strategy, dataset: Dataset, calendar: WalkForward, decisions: dict):
-    """Simulate with any engine version on the span t0 + 1 .. t1 + 1, passing only the arguments it takes."""
+def simulate_inputs(strategy, dataset: Dataset, calendar: WalkForward, decisions: dict, accepted=None):
+    """The positional and keyword arguments of ``engine.simulate`` for the span t0 + 1 .. t1 + 1 (keywords
+    limited to ``accepted`` where given: an older engine takes fewer); costs as a plain dict."""
     panel, end = dataset.panel, calendar.t1 + 1
     cut = slice(0, end + 1)
-    costs = eng.Costs(fees=strategy.fees, slippage=strategy.slippage, buy_cost=strategy.buy_cost,
-                      sell_cost=strategy.sell_cost, min_cost=strategy.min_cost)
+    costs = dict(fees=strategy.fees, slippage=strategy.slippage, buy_cost=strategy.buy_cost,
+                 sell_cost=strategy.sell_cost, min_cost=strategy.min_cost)
     wanted = {"start": calendar.t0 + 1, "init_cash": strategy.init_cash, "costs": costs,
               "limit_threshold": strategy.limit_threshold, "delist_after": strategy.delist_after,
               "periods_per_year": metrics.periods_per_year(panel.dates[cut]),
               "lot_size": getattr(strategy, "lot_size", None)}
-    accepted = inspect.signature(eng.simulate).parameters
-    return eng.simulate(panel.dates[cut], panel.assets, panel.close[cut], dataset.exec_price[cut],
-                        panel.tradable()[cut], decisions, **{k: v for k, v in wanted.items() if k in accepted})
+    args = (panel.dates[cut], panel.assets, panel.close[cut], dataset.exec_price[cut], panel.tradable()[cut],
+            decisions)
+    return args, {k: v for k, v in wanted.items() if accepted is None or k in accepted}
+
+
+def simulate(eng, strategy, dataset: Dataset, calendar: WalkForward, decisions: dict):
+    """Simulate with any engine version on the span t0 + 1 .. t1 + 1, passing only the arguments it takes."""
+    args, kwargs = simulate_inputs(strategy, dataset, calendar, decisions, inspect.signature(eng.simulate).parameters)
+    kwargs["costs"] = eng.Costs(**kwargs["costs"])
+    return eng.simulate(*args, **kwargs)
+
+
+def load_run(run: Path, registries, loaded: dict):
+    """A saved run's strategy, dataset, calendar and decisions {bar: weights} (``loaded`` caches panels by URI)."""
+    config = json.loads((run / "config.json").read_text())
+    cls, _ = load_strategy_file(config["strategy_file"])
+    strategy = cls(**{k: v for k, v in config["params"].items() if k != "data" and hasattr(cls, k)})
+    if config["data"] not in loaded:
+        loaded[config["data"]] = load_panel(config["data"], registries.data_sources)
+    panel = loaded[config["data"]]
+    dataset = Dataset.build(strategy, panel, registries.features)
+    calendar = WalkForward.of(strategy, panel.dates)
+    bar = {d: i for i, d in enumerate(panel.dates)}
+    col = {a: j for j, a in enumerate(panel.assets)}
+    decisions = {bar[pd.Timestamp(d)]: np.zeros(len(panel.assets))
+                 for d in pd.read_parquet(run / "rebalances.parquet")["date"]}
+    w = pd.read_parquet(run / "weights.parquet")
+    for d, a, x in zip(w["date"], w["asset"], w["weight"]):
+        decisions[bar[pd.Timestamp(d)]][col[a]] = x
+    return strategy, dataset, calendar, decisions
 
 
 def main() -> None:
@@ -75,22 +103,9 @@ def main() -> None:
     registries = collect_registries()
     loaded: dict = {}
     for run in map(Path, args.runs):
-        config = json.loads((run / "config.json").read_text())
         stored = pd.read_parquet(run / "returns.parquet")
-        cls, _ = load_strategy_file(config["strategy_file"])
-        strategy = cls(**{k: v for k, v in config["params"].items() if k != "data" and hasattr(cls, k)})
-        if config["data"] not in loaded:
-            loaded[config["data"]] = load_panel(config["data"], registries.data_sources)
-        panel = loaded[config["data"]]
-        dataset = Dataset.build(strategy, panel, registries.features)
-        calendar = WalkForward.of(strategy, panel.dates)
-        bar = {d: i for i, d in enumerate(panel.dates)}
-        col = {a: j for j, a in enumerate(panel.assets)}
-        decisions = {bar[pd.Timestamp(d)]: np.zeros(len(panel.assets))
-                     for d in pd.read_parquet(run / "rebalances.parquet")["date"]}
-        w = pd.read_parquet(run / "weights.parquet")
-        for d, a, x in zip(w["date"], w["asset"], w["weight"]):
-            decisions[bar[pd.Timestamp(d)]][col[a]] = x
+        strategy, dataset, calendar, decisions = load_run(run, registries, loaded)
+        panel = dataset.panel
         up, down = engine.limit_moves(panel.close.astype(np.float64), dataset.exec_price, strategy.limit_threshold)
         sims = {}
         for name, eng in (("before", before), ("now", engine)):

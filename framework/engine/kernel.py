@@ -241,3 +241,50 @@ def simulate_orders(target, price, up, down, exit_bar, init_cash, buy_rate, sell
                 rec_price[n], rec_fees[n], rec_side[n] = fill, paid, side
                 n += 1
     return (rec_idx[:n], rec_col[:n], rec_size[:n], rec_price[:n], rec_fees[:n], rec_side[:n], refused, blocked)
+
+
+@njit(cache=True)
+def value_and_returns(idx, col, size, price, fees, side, close, init_cash):
+    """Per-bar value and simple returns of the filled orders, valued at ``close`` (T, N, never NaN) after each bar.
+
+    vectorbt's own arithmetic (asset and cash flows per cell, cumulated with its zero tolerance, summed over the
+    columns), so both equal ``Portfolio.value()`` and ``Portfolio.returns()`` of the same records bit for bit,
+    without importing vectorbt."""
+    n_bars, n_cols = close.shape
+    asset_flow = np.zeros((n_bars, n_cols), dtype=np.float64)
+    cash_flow = np.zeros((n_bars, n_cols), dtype=np.float64)
+    for r in range(len(idx)):  # per cell, in the order the orders were filled
+        i, c = idx[r], col[r]
+        s = size[r]
+        if side[r] == 1:
+            s *= -1
+        asset_flow[i, c] = _add(asset_flow[i, c], s)
+        cash_flow[i, c] = _add(cash_flow[i, c], -s * price[r] - fees[r])
+    assets = np.empty((n_bars, n_cols), dtype=np.float64)
+    for c in range(n_cols):
+        held = 0.0
+        for i in range(n_bars):
+            held = _add(held, asset_flow[i, c])
+            assets[i, c] = held
+    flow = np.sum(cash_flow[:, 0:n_cols], axis=1)
+    priced = close.copy()
+    for i in range(n_bars):
+        for c in range(n_cols):
+            if assets[i, c] == 0:
+                priced[i, c] = 0.0
+    worth = priced * assets
+    held_value = np.sum(worth[:, 0:n_cols], axis=1)
+    value = np.empty(n_bars, dtype=np.float64)
+    returns = np.empty(n_bars, dtype=np.float64)
+    cash, before = init_cash, init_cash
+    for i in range(n_bars):
+        cash = _add(cash, flow[i])
+        value[i] = cash + held_value[i]
+        if before == 0:
+            returns[i] = 0.0 if value[i] == 0 else np.inf * np.sign(value[i])
+        else:
+            returns[i] = (value[i] - before) / before
+            if before < 0:
+                returns[i] *= -1
+        before = value[i]
+    return value, returns

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..lazy import BuiltOnRead, Later
 from .costs import Costs
+from .kernel import simulate_orders, value_and_returns
 from .market import exits_without_price, ffill, limit_moves
-from .kernel import simulate_orders
 
 
 @dataclass
@@ -32,7 +33,8 @@ class Simulation:
     value: pd.Series
     traded_value: pd.Series  # per bar, sum |size * price|
     n_delisted_sold: int
-    portfolio: object  # the vectorbt Portfolio, for users who want its API
+    # the vectorbt Portfolio, for users who want its API: built (importing vectorbt) on first read
+    portfolio: object = BuiltOnRead()
     n_refused_at_limit: int = 0  # orders not placed because they would buy at limit up or sell at limit down
 
 
@@ -92,34 +94,45 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
     idx, col, size, fill, fees, side, refused, blocked = simulate_orders(
         target, fill_price, up, down, exit_bar, float(init_cash), float(costs.buy_rate), float(costs.sell_rate),
         float(costs.min_cost), float(costs.slippage), float(lot_size) if lot_size else np.nan)
-    pf = portfolio(pd.DataFrame(valuation[sl], index=dates[sl], columns=assets),
-                   order_records(idx, col, size, fill, fees, side), init_cash, bar_freq(periods_per_year))
+    close_sl = np.ascontiguousarray(valuation[sl], dtype=np.float64)
+    value, returns = value_and_returns(idx, col, size, fill, fees, side, close_sl, float(init_cash))
     traded = np.zeros(T - start)
     np.add.at(traded, idx, np.abs(size * fill))
     n_delisted = int(exit_bar[idx, col].sum())
-    return Simulation(returns=pf.returns(), value=pf.value(), traded_value=pd.Series(traded, index=dates[sl]),
-                      n_delisted_sold=n_delisted, portfolio=pf, n_refused_at_limit=int(blocked.sum()))
+    index = pd.DatetimeIndex(dates[sl])
+    pf = Later(portfolio, pd.DataFrame(close_sl, index=index, columns=assets),
+               order_records(idx, col, size, fill, fees, side), float(init_cash), periods_per_year)
+    # named as vectorbt names a grouped portfolio's series
+    return Simulation(returns=pd.Series(returns, index=index, name="group"),
+                      value=pd.Series(value, index=index, name="group"),
+                      traded_value=pd.Series(traded, index=index), n_delisted_sold=n_delisted, portfolio=pf,
+                      n_refused_at_limit=int(blocked.sum()))
+
+
+#: vectorbt's order record (vectorbt.portfolio.enums.order_dt), spelled out so simulating never imports vectorbt
+ORDER_DT = np.dtype([("id", np.int64), ("col", np.int64), ("idx", np.int64), ("size", np.float64),
+                     ("price", np.float64), ("fees", np.float64), ("side", np.int64)], align=True)
 
 
 def order_records(idx: np.ndarray, col: np.ndarray, size: np.ndarray, price: np.ndarray, fees: np.ndarray,
                   side: np.ndarray) -> np.ndarray:
-    """The kernel's fills as vectorbt order records (``order_dt``), numbered in the order they were filled."""
-    from vectorbt.portfolio.enums import order_dt
-
-    rec = np.empty(len(idx), dtype=order_dt)
+    """The kernel's fills as vectorbt order records, numbered in the order they were filled."""
+    rec = np.empty(len(idx), dtype=ORDER_DT)
     rec["id"] = np.arange(len(idx))
     rec["col"], rec["idx"], rec["size"], rec["price"], rec["fees"], rec["side"] = col, idx, size, price, fees, side
     return rec
 
 
-def portfolio(valuation: pd.DataFrame, records: np.ndarray, init_cash: float, freq: pd.Timedelta):
+def portfolio(valuation: pd.DataFrame, records: np.ndarray, init_cash: float, periods_per_year: int):
     """The vectorbt Portfolio of these fills: one cash pool over all columns, valued at ``valuation`` each bar.
 
     The same object ``Portfolio.from_order_func`` builds after its simulation (no call sequence attached)."""
     import vectorbt as vbt
     from vectorbt.base.array_wrapper import ArrayWrapper
-    from vectorbt.portfolio.enums import log_dt
+    from vectorbt.portfolio.enums import log_dt, order_dt
 
-    wrapper = ArrayWrapper.from_obj(valuation, freq=freq, group_by=True)
+    if order_dt != ORDER_DT:
+        raise RuntimeError(f"vectorbt's order record changed: {order_dt}; the engine writes {ORDER_DT}")
+    wrapper = ArrayWrapper.from_obj(valuation, freq=bar_freq(periods_per_year), group_by=True)
     return vbt.Portfolio(wrapper, valuation, records, np.empty(0, dtype=log_dt),
                          np.array([init_cash], dtype=np.float64), True)

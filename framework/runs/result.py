@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..lazy import BuiltOnRead
 from ..util import atomic_write_bytes
 from . import schema
 
@@ -31,7 +32,8 @@ class BacktestResult:
     training: pd.DataFrame = _empty("training")
     gradient_flow: pd.DataFrame = _empty("gradient_flow")
     seed_scores: pd.DataFrame = _empty("seed_scores")
-    portfolio: object = None  # the vectorbt Portfolio, for its API (pf.stats(), pf.orders, ...)
+    # the vectorbt Portfolio, for its API (pf.stats(), pf.orders, ...): built (importing vectorbt) when first read
+    portfolio: object = BuiltOnRead()
     run_dir: Path | None = None
 
     def equity(self) -> pd.DataFrame:
