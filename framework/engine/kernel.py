@@ -10,7 +10,9 @@ Portfolio from them.
 
 The arithmetic is vectorbt 1.2's own (``execute_order_nb``, ``buy_nb``, ``sell_nb``, with
 their tolerances), copied here so the fills are bit for bit what ``Portfolio.from_order_func``
-gave with the engine's former callbacks. Unlike a simulation that takes functions as
+gave with the engine's former callbacks, with one exception: where the cash left buys no
+whole lot, vectorbt filled an order of 0 shares and charged its minimum cost (and its
+Portfolio then refused to compute positions and stats); here there is no order. Unlike a simulation that takes functions as
 arguments, this function depends on nothing but numpy, so numba can cache it: the first
 process compiles it (a few seconds) into ``__pycache__`` beside this file (or, where that is
 read-only, ``NUMBA_CACHE_DIR`` or numba's user cache directory); every later process loads it.
@@ -121,6 +123,8 @@ def _execute(cash: float, position: float, value: float, weight: float, price: f
             max_acq_size = max_req_cash / adj_price
             if not np.isnan(granularity):
                 final_size = max_acq_size // granularity * granularity
+                if final_size == 0:  # the cash left buys no whole lot: no order, and no minimum cost for nothing
+                    return _NOTHING, cash, position, 0.0, 0.0, 0.0, 0
                 new_req_cash = final_size * adj_price
                 fees_paid = new_req_cash * fees + fixed
                 final_req_cash = new_req_cash + fees_paid
