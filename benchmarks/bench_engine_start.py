@@ -1,6 +1,6 @@
 """A fresh process simulating a saved run's decisions: how long the engine takes to start, cold and cached.
 
-    python benchmarks/bench_engine_start.py RUN_DIR [--processes 2]
+    python benchmarks/bench_engine_start.py RUN_DIR [--processes 2] [--cold]
 
 Reads the run's decisions and data once (as benchmarks/resimulate.py does), writes the
 arguments of ``engine.simulate`` to a temporary file, then starts ``--processes`` new Python
@@ -8,7 +8,9 @@ processes one after the other. Each imports the engine, loads the arguments and 
 ``engine.simulate`` twice, printing the seconds of the import, of the first call (which
 compiles the kernel or loads it from numba's disk cache, and loads vectorbt's cached functions)
 and of the second (warm), wall and CPU. The first process after an engine change compiles; every
-later one finds the cache. Run it from the repository root with PYTHONPATH=$PWD.
+later one finds the cache. ``--cold`` gives the processes an empty ``NUMBA_CACHE_DIR``, so the first
+one compiles (simulating never calls vectorbt's numba functions, so nothing else lands there). Run it
+from the repository root with PYTHONPATH=$PWD.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--cold", action="store_true", help="start from an empty numba cache (NUMBA_CACHE_DIR)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from resimulate import load_run, simulate_inputs
@@ -57,9 +60,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "inputs.pkl"
         path.write_bytes(pickle.dumps(inputs))
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        if args.cold:
+            env["NUMBA_CACHE_DIR"] = str(Path(folder) / "numba")
         for k in range(args.processes):
             out = subprocess.run([sys.executable, "-c", CHILD, str(path)], check=True, capture_output=True, text=True,
-                                 env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                                 env=env)
             print(f"process {k + 1}: {out.stdout.strip()}", flush=True)
 
 

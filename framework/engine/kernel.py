@@ -270,14 +270,13 @@ def value_and_returns(idx, col, size, price, fees, side, close, init_cash):
         for i in range(n_bars):
             held = _add(held, asset_flow[i, c])
             assets[i, c] = held
-    flow = np.sum(cash_flow[:, 0:n_cols], axis=1)
-    priced = close.copy()
+    # sums over the columns from 0.0, left to right, as numba's np.sum(axis=1) in vectorbt adds them
+    flow = np.zeros(n_bars, dtype=np.float64)
+    held_value = np.zeros(n_bars, dtype=np.float64)
     for i in range(n_bars):
         for c in range(n_cols):
-            if assets[i, c] == 0:
-                priced[i, c] = 0.0
-    worth = priced * assets
-    held_value = np.sum(worth[:, 0:n_cols], axis=1)
+            flow[i] += cash_flow[i, c]
+            held_value[i] += (close[i, c] if assets[i, c] != 0 else 0.0) * assets[i, c]
     value = np.empty(n_bars, dtype=np.float64)
     returns = np.empty(n_bars, dtype=np.float64)
     cash, before = init_cash, init_cash
