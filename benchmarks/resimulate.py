@@ -8,7 +8,8 @@ run's data URI and simulates the same decisions on the run's test span with the 
 at GIT_REF (default HEAD) and as it is in the working tree. Both engines are given only the data
 up to the span's last bar. Prints excess return, IR and excess drawdown for both, the orders
 filled on limit-up and limit-down bars by side, the seconds each took, the largest per-bar
-return difference from the stored run, and whether it is below 1e-12.
+return difference from the stored run, and whether it is below 1e-12. Then compares the two engines'
+filled orders field by field (count, bar, asset, side, size, price, fees) and their per-bar returns.
 """
 
 from __future__ import annotations
@@ -50,19 +51,47 @@ def engine_at(ref: str):
     return importlib.import_module(f"{name}.engine")
 
 
-def simulate(eng, strategy, dataset: Dataset, calendar: WalkForward, decisions: dict):
-    """Simulate with any engine version on the span t0 + 1 .. t1 + 1, passing only the arguments it takes."""
+def simulate_inputs(strategy, dataset: Dataset, calendar: WalkForward, decisions: dict, accepted=None):
+    """The positional and keyword arguments of ``engine.simulate`` for the span t0 + 1 .. t1 + 1 (keywords
+    limited to ``accepted`` where given: an older engine takes fewer); costs as a plain dict."""
     panel, end = dataset.panel, calendar.t1 + 1
     cut = slice(0, end + 1)
-    costs = eng.Costs(fees=strategy.fees, slippage=strategy.slippage, buy_cost=strategy.buy_cost,
-                      sell_cost=strategy.sell_cost, min_cost=strategy.min_cost)
+    costs = dict(fees=strategy.fees, slippage=strategy.slippage, buy_cost=strategy.buy_cost,
+                 sell_cost=strategy.sell_cost, min_cost=strategy.min_cost)
     wanted = {"start": calendar.t0 + 1, "init_cash": strategy.init_cash, "costs": costs,
               "limit_threshold": strategy.limit_threshold, "delist_after": strategy.delist_after,
               "periods_per_year": metrics.periods_per_year(panel.dates[cut]),
               "lot_size": getattr(strategy, "lot_size", None)}
-    accepted = inspect.signature(eng.simulate).parameters
-    return eng.simulate(panel.dates[cut], panel.assets, panel.close[cut], dataset.exec_price[cut],
-                        panel.tradable()[cut], decisions, **{k: v for k, v in wanted.items() if k in accepted})
+    args = (panel.dates[cut], panel.assets, panel.close[cut], dataset.exec_price[cut], panel.tradable()[cut],
+            decisions)
+    return args, {k: v for k, v in wanted.items() if accepted is None or k in accepted}
+
+
+def simulate(eng, strategy, dataset: Dataset, calendar: WalkForward, decisions: dict):
+    """Simulate with any engine version on the span t0 + 1 .. t1 + 1, passing only the arguments it takes."""
+    args, kwargs = simulate_inputs(strategy, dataset, calendar, decisions, inspect.signature(eng.simulate).parameters)
+    kwargs["costs"] = eng.Costs(**kwargs["costs"])
+    return eng.simulate(*args, **kwargs)
+
+
+def load_run(run: Path, registries, loaded: dict):
+    """A saved run's strategy, dataset, calendar and decisions {bar: weights} (``loaded`` caches panels by URI)."""
+    config = json.loads((run / "config.json").read_text())
+    cls, _ = load_strategy_file(config["strategy_file"])
+    strategy = cls(**{k: v for k, v in config["params"].items() if k != "data" and hasattr(cls, k)})
+    if config["data"] not in loaded:
+        loaded[config["data"]] = load_panel(config["data"], registries.data_sources)
+    panel = loaded[config["data"]]
+    dataset = Dataset.build(strategy, panel, registries.features)
+    calendar = WalkForward.of(strategy, panel.dates)
+    bar = {d: i for i, d in enumerate(panel.dates)}
+    col = {a: j for j, a in enumerate(panel.assets)}
+    decisions = {bar[pd.Timestamp(d)]: np.zeros(len(panel.assets))
+                 for d in pd.read_parquet(run / "rebalances.parquet")["date"]}
+    w = pd.read_parquet(run / "weights.parquet")
+    for d, a, x in zip(w["date"], w["asset"], w["weight"]):
+        decisions[bar[pd.Timestamp(d)]][col[a]] = x
+    return strategy, dataset, calendar, decisions
 
 
 def main() -> None:
@@ -74,23 +103,11 @@ def main() -> None:
     registries = collect_registries()
     loaded: dict = {}
     for run in map(Path, args.runs):
-        config = json.loads((run / "config.json").read_text())
         stored = pd.read_parquet(run / "returns.parquet")
-        cls, _ = load_strategy_file(config["strategy_file"])
-        strategy = cls(**{k: v for k, v in config["params"].items() if k != "data" and hasattr(cls, k)})
-        if config["data"] not in loaded:
-            loaded[config["data"]] = load_panel(config["data"], registries.data_sources)
-        panel = loaded[config["data"]]
-        dataset = Dataset.build(strategy, panel, registries.features)
-        calendar = WalkForward.of(strategy, panel.dates)
-        bar = {d: i for i, d in enumerate(panel.dates)}
-        col = {a: j for j, a in enumerate(panel.assets)}
-        decisions = {bar[pd.Timestamp(d)]: np.zeros(len(panel.assets))
-                     for d in pd.read_parquet(run / "rebalances.parquet")["date"]}
-        w = pd.read_parquet(run / "weights.parquet")
-        for d, a, x in zip(w["date"], w["asset"], w["weight"]):
-            decisions[bar[pd.Timestamp(d)]][col[a]] = x
+        strategy, dataset, calendar, decisions = load_run(run, registries, loaded)
+        panel = dataset.panel
         up, down = engine.limit_moves(panel.close.astype(np.float64), dataset.exec_price, strategy.limit_threshold)
+        sims = {}
         for name, eng in (("before", before), ("now", engine)):
             t = time.perf_counter()
             sim = simulate(eng, strategy, dataset, calendar, decisions)
@@ -108,6 +125,26 @@ def main() -> None:
                   f"{int((down[b, c] & ~buy).sum())} sells; {seconds:.1f} s; largest per-bar return difference from the "
                   f"stored run {gap:.1e}; reproduces the stored returns: {same}",
                   flush=True)
+            sims[name] = sim
+        print(f"{run.name} before vs now: {same_orders(sims['before'], sims['now'])}", flush=True)
+
+
+def same_orders(a, b) -> str:
+    """The two simulations' filled orders (count, bar, asset, side, size, price, fees) and per-bar returns, compared."""
+    ra, rb = a.portfolio.orders.values, b.portfolio.orders.values
+    gap = float(np.max(np.abs(a.returns.to_numpy() - b.returns.to_numpy()))) if len(a.returns) == len(b.returns) \
+        else float("nan")
+    parts = [f"orders {len(ra)} vs {len(rb)} (of 0 shares: {int((ra['size'] == 0).sum())} vs {int((rb['size'] == 0).sum())})"]
+    if len(ra) != len(rb):  # the earlier engine's 0-share orders (a buy the cash left cannot fill a lot of) set aside
+        ra = ra[ra["size"] != 0]
+        parts.append(f"other orders {len(ra)} vs {len(rb)}")
+    if len(ra) == len(rb):
+        for field in ("idx", "col", "side", "size", "price", "fees"):
+            diff = ra[field] != rb[field]
+            parts.append(f"{field} {'same' if not diff.any() else f'{int(diff.sum())} differ'}")
+        parts.append(f"largest size difference {float(np.max(np.abs(ra['size'] - rb['size']), initial=0.0)):.1e}")
+    parts.append(f"largest per-bar return difference {gap:.1e} (below 1e-12: {gap < 1e-12})")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

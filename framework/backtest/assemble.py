@@ -10,6 +10,7 @@ import pandas as pd
 
 from .. import metrics
 from ..engine import Simulation
+from ..lazy import BuiltOnRead
 from ..resolved import ResolvedRun
 from ..runs import BacktestResult, schema
 from .clock import LoopState
@@ -62,7 +63,7 @@ def assemble(run: ResolvedRun, dataset: Dataset, calendar: WalkForward, state: L
     flow = pd.DataFrame(state.gradient_flow) if state.gradient_flow else schema.empty_table("gradient_flow")
     return BacktestResult(config=config, metrics=m, scores=scores, weights=weights, returns=returns, ic=ic,
                           rebalances=rebalances, training=training, gradient_flow=flow, seed_scores=seed_scores,
-                          portfolio=sim.portfolio)
+                          portfolio=BuiltOnRead.raw(sim, "portfolio"))  # built when first read
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

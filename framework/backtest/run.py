@@ -119,7 +119,7 @@ def _run(run: ResolvedRun, data, out, hook, progress: Progress, resume: bool, ru
     state = run_clock(strategy, dataset, calendar, trainer, rule, hook, state, start, timer, progress, checkpoint)
 
     with timer.phase("simulate"):
-        progress.log("simulating orders with vectorbt")
+        progress.log("simulating orders")
         sim, benchmark = simulate_span(strategy, dataset, calendar, dict(state.decisions))
     result = assemble(run, dataset, calendar, state, sim, benchmark, timer.seconds, wall0,
                       {"resumed_at": str(panel.dates[start].date()) if start > calendar.t0 else None})

@@ -1,4 +1,4 @@
-"""The backtest engine: target weights in, vectorbt orders, returns and costs out (see simulation.py)."""
+"""The backtest engine: target weights in; orders, returns and costs out of a cached numba kernel (simulation.py)."""
 
 from .costs import Costs
 from .market import equal_weight_benchmark, exits_without_price, limit_moves

@@ -1,4 +1,4 @@
-"""simulate(): target weights decided at t become orders filled at bar t+1, in one pass of vectorbt.
+"""simulate(): target weights decided at t become orders filled at bar t+1, in one pass of the compiled kernel.
 
 Rules (docs/design.md, "Timing" and "Engine"):
 
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..lazy import BuiltOnRead, Later
 from .costs import Costs
+from .kernel import simulate_orders, value_and_returns
 from .market import exits_without_price, ffill, limit_moves
-from .orders import order, pre_segment
 
 
 @dataclass
@@ -32,7 +33,8 @@ class Simulation:
     value: pd.Series
     traded_value: pd.Series  # per bar, sum |size * price|
     n_delisted_sold: int
-    portfolio: object  # the vectorbt Portfolio, for users who want its API
+    # the vectorbt Portfolio, for users who want its API: built (importing vectorbt) on first read
+    portfolio: object = BuiltOnRead()
     n_refused_at_limit: int = 0  # orders not placed because they would buy at limit up or sell at limit down
 
 
@@ -56,8 +58,6 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
     """Simulate bars ``start..end`` (default: to the last bar). ``decisions[t]`` is the target weight vector (N,)
     decided at bar t and traded at t+1 (NaN: no order for that asset); decisions whose t+1 is after ``end``
     are not traded. ``lot_size`` makes every order a whole number of lots (a sale of a whole position excepted)."""
-    import vectorbt as vbt
-
     costs = costs if costs is not None else Costs()
     if end is not None:  # nothing after the span is read, not even for valuation or delisting
         if not start <= end < len(dates):
@@ -86,26 +86,53 @@ def simulate(dates: pd.DatetimeIndex, assets: pd.Index, close: np.ndarray, exec_
     up &= ~exits
     down &= ~exits
     sl = slice(start, T)
-    fill_price = np.ascontiguousarray(np.where(np.isfinite(price), price, before)[sl])
-    target = np.ascontiguousarray(target[sl])
-    up, down = np.ascontiguousarray(up[sl] & np.isfinite(target)), np.ascontiguousarray(down[sl] & np.isfinite(target))
-    refused = np.zeros(target.shape, dtype=np.bool_)
-    blocked = np.zeros(target.shape, dtype=np.bool_)
-    exit_bar = np.ascontiguousarray(exits[sl])
-    order_value = np.empty(N, dtype=np.float64)
-    pf = vbt.Portfolio.from_order_func(
-        pd.DataFrame(valuation[sl], index=dates[sl], columns=assets), order,
-        target, fill_price, up, down, refused, blocked, exit_bar, order_value,
-        float(costs.buy_rate), float(costs.sell_rate), float(costs.min_cost), float(costs.slippage),
-        float(lot_size) if lot_size else np.nan,
-        pre_segment_func_nb=pre_segment,
-        pre_segment_args=(target, fill_price, up, down, refused, blocked, exit_bar, order_value),
-        segment_mask=np.isfinite(target).any(axis=1)[:, None], init_cash=init_cash, cash_sharing=True,
-        group_by=True, call_seq="default", update_value=False, freq=bar_freq(periods_per_year),
-    )
-    rec = pf.orders.values
+    fill_price = np.ascontiguousarray(np.where(np.isfinite(price), price, before)[sl], dtype=np.float64)
+    target = np.ascontiguousarray(target[sl], dtype=np.float64)
+    up = np.ascontiguousarray(up[sl] & np.isfinite(target), dtype=np.bool_)
+    down = np.ascontiguousarray(down[sl] & np.isfinite(target), dtype=np.bool_)
+    exit_bar = np.ascontiguousarray(exits[sl], dtype=np.bool_)
+    idx, col, size, fill, fees, side, refused, blocked = simulate_orders(
+        target, fill_price, up, down, exit_bar, float(init_cash), float(costs.buy_rate), float(costs.sell_rate),
+        float(costs.min_cost), float(costs.slippage), float(lot_size) if lot_size else np.nan)
+    close_sl = np.ascontiguousarray(valuation[sl], dtype=np.float64)
+    value, returns = value_and_returns(idx, col, size, fill, fees, side, close_sl, float(init_cash))
     traded = np.zeros(T - start)
-    np.add.at(traded, rec["idx"], np.abs(rec["size"] * rec["price"]))
-    n_delisted = int(exits[sl][rec["idx"], rec["col"]].sum())
-    return Simulation(returns=pf.returns(), value=pf.value(), traded_value=pd.Series(traded, index=dates[sl]),
-                      n_delisted_sold=n_delisted, portfolio=pf, n_refused_at_limit=int(blocked.sum()))
+    np.add.at(traded, idx, np.abs(size * fill))
+    n_delisted = int(exit_bar[idx, col].sum())
+    index = pd.DatetimeIndex(dates[sl])
+    pf = Later(portfolio, pd.DataFrame(close_sl, index=index, columns=assets),
+               order_records(idx, col, size, fill, fees, side), float(init_cash), periods_per_year)
+    # named as vectorbt names a grouped portfolio's series
+    return Simulation(returns=pd.Series(returns, index=index, name="group"),
+                      value=pd.Series(value, index=index, name="group"),
+                      traded_value=pd.Series(traded, index=index), n_delisted_sold=n_delisted, portfolio=pf,
+                      n_refused_at_limit=int(blocked.sum()))
+
+
+#: vectorbt's order record (vectorbt.portfolio.enums.order_dt), spelled out so simulating never imports vectorbt
+ORDER_DT = np.dtype([("id", np.int64), ("col", np.int64), ("idx", np.int64), ("size", np.float64),
+                     ("price", np.float64), ("fees", np.float64), ("side", np.int64)], align=True)
+
+
+def order_records(idx: np.ndarray, col: np.ndarray, size: np.ndarray, price: np.ndarray, fees: np.ndarray,
+                  side: np.ndarray) -> np.ndarray:
+    """The kernel's fills as vectorbt order records, numbered in the order they were filled."""
+    rec = np.empty(len(idx), dtype=ORDER_DT)
+    rec["id"] = np.arange(len(idx))
+    rec["col"], rec["idx"], rec["size"], rec["price"], rec["fees"], rec["side"] = col, idx, size, price, fees, side
+    return rec
+
+
+def portfolio(valuation: pd.DataFrame, records: np.ndarray, init_cash: float, periods_per_year: int):
+    """The vectorbt Portfolio of these fills: one cash pool over all columns, valued at ``valuation`` each bar.
+
+    The same object ``Portfolio.from_order_func`` builds after its simulation (no call sequence attached)."""
+    import vectorbt as vbt
+    from vectorbt.base.array_wrapper import ArrayWrapper
+    from vectorbt.portfolio.enums import log_dt, order_dt
+
+    if order_dt != ORDER_DT:
+        raise RuntimeError(f"vectorbt's order record changed: {order_dt}; the engine writes {ORDER_DT}")
+    wrapper = ArrayWrapper.from_obj(valuation, freq=bar_freq(periods_per_year), group_by=True)
+    return vbt.Portfolio(wrapper, valuation, records, np.empty(0, dtype=log_dt),
+                         np.array([init_cash], dtype=np.float64), True)

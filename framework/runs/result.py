@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..canonical import dumps
+from ..lazy import BuiltOnRead
 from ..util import atomic_write_bytes
 from . import schema
 
@@ -30,7 +31,8 @@ class BacktestResult:
     training: pd.DataFrame = _empty("training")
     gradient_flow: pd.DataFrame = _empty("gradient_flow")
     seed_scores: pd.DataFrame = _empty("seed_scores")
-    portfolio: object = None  # the vectorbt Portfolio, for its API (pf.stats(), pf.orders, ...)
+    # the vectorbt Portfolio, for its API (pf.stats(), pf.orders, ...): built (importing vectorbt) when first read
+    portfolio: object = BuiltOnRead()
     run_dir: Path | None = None
 
     def equity(self) -> pd.DataFrame:
