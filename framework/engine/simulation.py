@@ -45,9 +45,9 @@ def bar_freq(periods_per_year: int) -> pd.Timedelta:
     year_freq / 252 (about 1.45 calendar days, a trading day's share of the year) makes
     ``portfolio.stats()`` annualise daily equity bars with 252, without changing any global setting.
     """
-    from vectorbt._settings import settings
+    import vectorbt as vbt
 
-    year = pd.Timedelta(settings["returns"]["year_freq"] or "365 days")
+    year = pd.Timedelta(vbt.settings["returns"]["year_freq"] or "365 days")
     return year / periods_per_year
 
 
