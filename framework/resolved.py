@@ -179,7 +179,10 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
     if takes_seed(factory) and "seed" not in factory_params:
         factory_params["seed"] = instance.seed
     effective = {**(getattr(factory, "defaults", None) or {}), **factory_params}
-    aux = tuple(int(h) for h in (effective.get("aux_horizons") or ()))
+    try:  # a malformed value is the model's to refuse (run_backtest builds it once before any data)
+        aux = tuple(int(h) for h in (effective.get("aux_horizons") or ()))
+    except (TypeError, ValueError):
+        aux = ()
     from .backtest.trainer import member_seeds
 
     if fits_from is not None:

@@ -20,6 +20,7 @@ from framework import (
     run_backtest,
 )
 from framework.cli import main
+from framework.errors import RunLockError
 from tests.conftest import noise_frame
 
 
@@ -220,7 +221,7 @@ def test_a_second_run_into_a_folder_in_use_is_refused_naming_the_process(tmp_pat
         (tmp_path / "run").mkdir()
         (tmp_path / "run" / ".lock").write_text(json.dumps({"pid": sleeper.pid, "host": __import__("socket").gethostname(),
                                                             "since": "earlier"}))
-        with pytest.raises(StrategyError, match=f"in use by process {sleeper.pid}"):
+        with pytest.raises(RunLockError, match=f"in use by process {sleeper.pid}"):
             run_backtest(Tiny, progress=False, out=tmp_path / "run")
     finally:
         sleeper.kill()

@@ -190,8 +190,7 @@ def test_a_sweep_folder_is_absolute_for_the_workers(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "run_task", lambda task, *a: seen.append(task.out) or {
         **task.extra, "status": "failed", "error": "stub", "worker": "w", "wall_seconds": 0.0,
         "run_dir": task.name, "threads": task.threads})
-    with pytest.raises(Exception):  # noqa: B017 (every run "failed": the sweep may refuse; only the paths matter)
-        runner.sweep(CallableLoss, seeds=[0, 1], out="relative/sweep")
+    runner.sweep(CallableLoss, seeds=[0, 1], out="relative/sweep")  # every run "fails": only the paths matter
     assert seen and all(Path(p).is_absolute() and Path(p).parent == tmp_path / "relative" / "sweep" for p in seen)
 
 

@@ -149,9 +149,18 @@ def _write_results(out: Path, specs: list[RunSpec], rows: dict[str, dict]) -> pd
     if not table.empty:
         first = ["seed", "status", "error", "worker", "wall_seconds", "run_dir", "threads"]
         lead = [c for c in table.columns if c not in first and not _is_metric(c)]
-        table = table[lead + first + [c for c in table.columns if c not in lead and c not in first]]
+        rest = sorted((c for c in table.columns if c not in lead and c not in first), key=_metric_order)
+        table = table[lead + first + rest]
     atomic_write_bytes(out / RESULTS, table.to_parquet(index=False))
     return table
+
+
+def _metric_order(column: str) -> tuple[int, str]:
+    """Metric columns in the catalogue's order (metrics.json is written with sorted keys, results in any order)."""
+    from ..metrics import CATALOGUE
+
+    order = {m.name: k for k, m in enumerate(CATALOGUE)}
+    return order.get(column.split(".")[0], len(order)), column
 
 
 def _is_metric(column: str) -> bool:
