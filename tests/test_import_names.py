@@ -172,3 +172,22 @@ def test_no_seqalpha_module_is_imported_as_top_level_plugins_or_framework():
             offenders += [f"{path.relative_to(ROOT)}:{i}" for i, line in enumerate(path.read_text().splitlines(), 1)
                           if bad.search(line)]
     assert offenders == []
+
+
+def test_readme_docs_and_examples_use_the_new_name():
+    """Every code block of the README and docs imports ``seqalpha`` (prose may still name the old form), no command
+    runs ``python -m framework``, and the README's plugin example builds its network from the input's shape."""
+    import re
+
+    bad = re.compile(r"""\b(from|import)\s+(plugins|framework)\b|["'](plugins|framework)\.[a-z_]|-m framework\b""")
+    offenders = []
+    for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        fenced = False
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            fenced = fenced != line.lstrip().startswith("```")
+            if (fenced or line.startswith("    ") or "-m framework" in line) and bad.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{i}")
+    assert offenders == []
+    readme = (ROOT / "README.md").read_text()
+    assert "from seqalpha import Strategy" in readme and "from seqalpha import TorchSequenceModel" in readme
+    assert "def build_network(self, window, n_features, n_outputs)" in readme
