@@ -26,7 +26,7 @@ def test_builtins_are_registered_through_hooks():
     assert {"topk", "topk_dropout", "long_short"} <= set(reg.portfolios.names())
     assert {"synthetic", "parquet", "csv"} <= set(reg.data_sources.names())
     assert reg.models.get("lstm").plugin == "seqalpha.builtin_plugins.recurrent"
-    assert all(m.startswith("plugins.") for m in DEFAULT_PLUGINS)
+    assert all(m.startswith("seqalpha.builtin_plugins.") for m in DEFAULT_PLUGINS)
 
 
 def test_duplicate_name_is_rejected_naming_both_plugins(register_plugin):
