@@ -77,7 +77,7 @@ def cmd_run(args) -> int:
     if not args.quiet:
         print(f"{cls.__name__}  model={strategy.model}  data={result.config['data']}  "
               f"test {result.config['span'][0]}..{result.config['span'][1]}  threads={result.config['threads']}")
-        custom = result.config.get("custom_params") or {}
+        custom = {n: getattr(strategy, n) for n in cls.own_param_names()}  # in the file's order (config.json sorts)
         if custom:
             print("custom parameters: " + ", ".join(f"{k}={v!r}" for k, v in custom.items()))
     print(format_metrics(result.metrics))
