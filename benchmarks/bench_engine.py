@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import vectorbt as vbt
 
-from framework import engine
+from seqalpha import engine
 
 
 def market(n_assets: int, n_days: int, every: int, seed: int = 0):

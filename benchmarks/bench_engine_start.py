@@ -26,8 +26,8 @@ from pathlib import Path
 CHILD = """
 import pickle, sys, time
 w, c = time.perf_counter(), time.process_time()
-from framework import engine
-from framework.engine.kernel import simulate_orders
+from seqalpha import engine
+from seqalpha.engine.kernel import simulate_orders
 imported = time.perf_counter() - w, time.process_time() - c
 with open(sys.argv[1], "rb") as f:
     args, kwargs = pickle.load(f)
@@ -53,7 +53,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from resimulate import load_run, simulate_inputs
 
-    from framework.plugins import collect_registries
+    from seqalpha.plugins import collect_registries
 
     strategy, dataset, calendar, decisions = load_run(Path(args.run), collect_registries(), {})
     inputs = simulate_inputs(strategy, dataset, calendar, decisions)

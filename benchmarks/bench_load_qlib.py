@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def time_loads(args: argparse.Namespace) -> tuple[list[float], object]:
     """Load the folder ``args.repeat`` times; the seconds of each load and the last panel."""
     sys.path.insert(0, str(ROOT))
-    from plugins.qlib_data import read_qlib
+    from seqalpha.builtin_plugins.qlib_data import read_qlib
 
     seconds, panel = [], None
     for _ in range(args.repeat):

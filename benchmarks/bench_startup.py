@@ -2,7 +2,7 @@
 
     python benchmarks/bench_startup.py [--repeat 5] [--runs-dir DIR]
 
-Each command runs ``--repeat`` times as ``python -m framework.cli ...`` in a new interpreter
+Each command runs ``--repeat`` times as ``python -m seqalpha.cli ...`` in a new interpreter
 (nothing is warm but the operating system's file cache) with the working tree first on
 ``PYTHONPATH``; the figure is the median wall time, with the median CPU time (user + sys of
 the child) beside it, which a busy machine inflates less. One untimed call first fills the file
@@ -26,10 +26,10 @@ BUDGETS = {"--help": 0.5, "models": 1.5, "plugins": 1.5, "runs": 1.5}
 
 
 def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the child) of one fresh ``python -m framework.cli ARGS``."""
+    """(wall seconds, CPU seconds of the child) of one fresh ``python -m seqalpha.cli ARGS``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "framework.cli", *args], env=env, cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "-m", "seqalpha.cli", *args], env=env, cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

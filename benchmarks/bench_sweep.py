@@ -28,7 +28,7 @@ DEFAULT = ROOT / "strategies" / "lstm_topk.py"
 
 
 def seqalpha(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "framework.cli", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "seqalpha.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -67,7 +67,7 @@ def part_sweep(tmp: Path, workers: int, env: dict, strategy: Path = DEFAULT, tag
 
 def part_overhead(tmp: Path, workers: int, env: dict) -> None:
     trivial = tmp / "trivial.py"
-    trivial.write_text("from framework import Strategy\n\n\nclass Trivial(Strategy):\n"
+    trivial.write_text("from seqalpha import Strategy\n\n\nclass Trivial(Strategy):\n"
                        "    data = 'synthetic?assets=10&days=200'\n    model = 'linear'\n    window = 5\n"
                        "    min_train_bars = 60\n    retrain = None\n")
     part_sweep(tmp, workers, env, trivial, "overhead", ("--grid", "window=[4, 5, 6, 7]", "--grid", "horizon=[1, 2]"))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from framework import load_strategy_file, run_backtest
+from seqalpha import load_strategy_file, run_backtest
 
 ROOT = Path(__file__).resolve().parents[1]
 QLIB_PUBLISHED = {  # Qlib's README, CSI 300, Alpha360, its own data (20 seeds)

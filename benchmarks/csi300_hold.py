@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from framework import Model, hookimpl, load_strategy_file, run_backtest
-from framework.features import FeatureSet
-from framework.sweep.task import panel_for
+from seqalpha import Model, hookimpl, load_strategy_file, run_backtest
+from seqalpha.features import FeatureSet
+from seqalpha.sweep.task import panel_for
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["turnover", "turnover_per_rebalance", "excess_annual_return", "information_ratio", "excess_max_drawdown",

@@ -31,7 +31,7 @@ COLUMNS = ["strategy", "chosen", "model", "seed", "ic", "rank_ic", "icir", "rank
 
 def run_one(name: str, seed: int, workers: int, out: Path) -> dict:
     """Run one strategy at one seed through the command line; its CSV row."""
-    cmd = [sys.executable, "-m", "framework.cli", "run", str(ROOT / "strategies" / f"{name}.py"), "--quiet",
+    cmd = [sys.executable, "-m", "seqalpha.cli", "run", str(ROOT / "strategies" / f"{name}.py"), "--quiet",
            "--set", f"seed={seed}", "--set", "cache=False", "--out", str(out), "--force"]
     if workers > 1:
         cmd += ["--workers", str(workers)]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from framework.sweep.summary import markdown_table, paired_comparisons
+from seqalpha.sweep.summary import markdown_table, paired_comparisons
 
 CSV = Path(__file__).resolve().parent / "results" / "csi300_seeds.csv"
 METRICS = ["ic", "rank_ic", "icir", "rank_icir", "excess_annual_return", "information_ratio", "excess_max_drawdown"]

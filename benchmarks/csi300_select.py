@@ -22,7 +22,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from framework import load_strategy_file, run_backtest
+from seqalpha import load_strategy_file, run_backtest
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATION = {"test_start": "2015-01-01", "test_end": "2016-12-31"}

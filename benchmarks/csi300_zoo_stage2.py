@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from framework import load_strategy_file
+from seqalpha import load_strategy_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,7 @@ def main() -> None:
     cls, _ = load_strategy_file(file)
     grid = list(options(dict(cls.model_params)).values())
     out = args.out or str(ROOT / "runs" / "zoo_select" / f"{args.winner.removeprefix('csi300_')}_options")
-    cmd = [sys.executable, "-m", "framework.cli", "sweep", str(file), "--seeds", "0,1,2",
+    cmd = [sys.executable, "-m", "seqalpha.cli", "sweep", str(file), "--seeds", "0,1,2",
            "--set", "test_start=2015-01-01", "--set", "test_end=2016-12-31", "--set", "cache=False",
            "--grid", f"model_params={grid!r}", "--workers", str(args.workers), "--threads-per-worker", "1",
            "--out", out, "--resume"]

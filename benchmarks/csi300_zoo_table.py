@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from framework import load_strategy_file
-from framework.sweep.summary import markdown_table, paired_comparisons
+from seqalpha import load_strategy_file
+from seqalpha.sweep.summary import markdown_table, paired_comparisons
 
 
 def markdown(frame: pd.DataFrame) -> str:

@@ -21,9 +21,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from framework import Strategy, hookimpl, run_backtest
-from plugins.recurrent import LSTM
-from plugins.synthetic import MIXED_LAG, MIXED_MA, make_synthetic_panel
+from seqalpha import Strategy, hookimpl, run_backtest
+from seqalpha.builtin_plugins.recurrent import LSTM
+from seqalpha.builtin_plugins.synthetic import MIXED_LAG, MIXED_MA, make_synthetic_panel
 
 TORCH_INIT = {"model_params": {"gate_init": "default"}}  # PyTorch's gate initialisation (chrono is the default)
 CONFIGS = {  # "default" = PyTorch's gate initialisation, the built-ins' default before issue 14

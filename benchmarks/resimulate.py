@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from framework import engine, load_strategy_file, metrics
-from framework.backtest import Dataset, WalkForward
-from framework.data import load_panel
-from framework.plugins import collect_registries
+from seqalpha import engine, load_strategy_file, metrics
+from seqalpha.backtest import Dataset, WalkForward
+from seqalpha.data import load_panel
+from seqalpha.plugins import collect_registries
 
 ROOT = Path(__file__).resolve().parents[1]
 

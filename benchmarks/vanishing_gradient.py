@@ -48,9 +48,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from framework import Model, Strategy, hookimpl, run_backtest  # noqa: E402
-from plugins.recurrent import GRU, LSTM  # noqa: E402
-from plugins.synthetic import make_synthetic_panel  # noqa: E402
+from seqalpha import Model, Strategy, hookimpl, run_backtest  # noqa: E402
+from seqalpha.builtin_plugins.recurrent import GRU, LSTM  # noqa: E402
+from seqalpha.builtin_plugins.synthetic import make_synthetic_panel  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 LABELS = {"oracle": "oracle (z[t-k])", "linear": "linear (last step)", "rnn": "rnn", "gru": "gru", "lstm": "lstm",

@@ -1,7 +1,9 @@
 """seqalpha: sequence models that forecast excess returns, backtested without look-ahead (docs/design.md).
 
-The public names are imported on first use (PEP 562), so ``import framework`` and the command
-line start without pandas, vectorbt or torch (docs/benchmarks.md, "Starting the command line").
+This folder installs as the package ``seqalpha`` (pyproject.toml). The public names are imported on
+first use (PEP 562), so ``import seqalpha`` and the command line start without pandas, vectorbt or
+torch (docs/benchmarks.md, "Starting the command line"). Imported as ``framework``, its old name, it
+warns and hands out the ``seqalpha`` modules themselves (_old_name.py).
 """
 
 from __future__ import annotations
@@ -9,20 +11,30 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+if __name__ == "framework":  # the old import name (an old strategy file, or this folder found on sys.path)
+    try:
+        from seqalpha._old_name import install
+    except ModuleNotFoundError as exc:
+        if exc.name != "seqalpha":
+            raise
+        raise ImportError("'framework' is seqalpha's old import name, and seqalpha is not installed: "
+                          "run `pip install -e .` in the seqalpha folder, then use `import seqalpha`") from None
+    install()  # sys.modules["framework"] is now the seqalpha package: what `import framework` returns
+
 #: public name -> the module that defines it
 _PUBLIC = {
-    "BacktestResult": "framework.runs",
-    "DataError": "framework.data",
-    "Model": "framework.model",
-    "Panel": "framework.data",
-    "SampleSet": "framework.model",
-    "Strategy": "framework.strategy",
-    "StrategyError": "framework.strategy",
-    "TorchSequenceModel": "framework.model.torch_sequence",
-    "hookimpl": "framework.hookspecs",
-    "load_strategy_file": "framework.strategy",
-    "panel_from_frame": "framework.data",
-    "run_backtest": "framework.backtest",
+    "BacktestResult": "seqalpha.runs",
+    "DataError": "seqalpha.data",
+    "Model": "seqalpha.model",
+    "Panel": "seqalpha.data",
+    "SampleSet": "seqalpha.model",
+    "Strategy": "seqalpha.strategy",
+    "StrategyError": "seqalpha.strategy",
+    "TorchSequenceModel": "seqalpha.model.torch_sequence",
+    "hookimpl": "seqalpha.hookspecs",
+    "load_strategy_file": "seqalpha.strategy",
+    "panel_from_frame": "seqalpha.data",
+    "run_backtest": "seqalpha.backtest",
 }
 
 __all__ = ["BacktestResult", "DataError", "Model", "Panel", "SampleSet", "Strategy", "StrategyError",
@@ -41,7 +53,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time these come from 
 
 def __getattr__(name: str) -> Any:
     """Import a public name's module when the name is first asked for (and a subpackage such as
-    ``framework.backtest`` when it is reached as an attribute)."""
+    ``seqalpha.backtest`` when it is reached as an attribute)."""
     if name in _PUBLIC:
         value = getattr(importlib.import_module(_PUBLIC[name]), name)
         globals()[name] = value
@@ -52,7 +64,7 @@ def __getattr__(name: str) -> Any:
         except ModuleNotFoundError as exc:
             if exc.name != f"{__name__}.{name}":
                 raise
-    raise AttributeError(f"module 'framework' has no attribute {name!r}")
+    raise AttributeError(f"module 'seqalpha' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -190,9 +190,9 @@ def cmd_plugins(args) -> int:
             provided.setdefault(entry.plugin, []).append(f"{kind} {entry.name}")
     for name, module in list_plugins(manager):
         items = ", ".join(provided.get(name, [])) or "(observer hooks only)"
-        print(f"{name:<28} {module:<28} {items}")
+        print(f"{name:<36} {module:<36} {items}")
     for name, error in load_errors.items():
-        print(f"{name:<28} FAILED TO IMPORT: {error}")
+        print(f"{name:<36} FAILED TO IMPORT: {error}")
     return 0
 
 
@@ -201,7 +201,7 @@ def cmd_models(args) -> int:
 
     reg = collect_registries(run_manager(*PluginFiles.read(args.plugins_dir).load()))
     for entry in reg.models.entries.values():  # entry.doc reads a lazy factory's docstring without importing it
-        print(f"{entry.name:<16} {entry.plugin:<24} {entry.doc}")
+        print(f"{entry.name:<16} {entry.plugin:<36} {entry.doc}")
     return 0
 
 

@@ -1,5 +1,5 @@
-"""``framework.feature_sets.FeatureSet``, the name strategies' own ``features()`` import: it lives in
-``framework.features.sets``."""
+"""``seqalpha.feature_sets.FeatureSet``, the name strategies' own ``features()`` import: it lives in
+``seqalpha.features.sets``."""
 
 from .features.sets import FeatureSet, WindowTransform
 

@@ -13,7 +13,7 @@ def register_models(register):
     """Call ``register(name, factory)`` for each model.
 
     ``factory(**params)`` must return an object with ``fit(train, valid)`` and
-    ``predict(samples)`` (see :class:`framework.model.Model`). ``factory`` may be given as its
+    ``predict(samples)`` (see :class:`seqalpha.model.Model`). ``factory`` may be given as its
     import path, ``"package.module:Name"``: imported on first use, so a plugin whose models need
     torch keeps ``seqalpha models`` fast (any ``register`` below takes a path the same way).
     """
@@ -62,5 +62,5 @@ def register_features(register):
     """Call ``register(name, function)`` for each feature set.
 
     ``function(panel) -> FeatureSet`` must be point-in-time: row t may use only rows
-    dated <= t. See :class:`framework.feature_sets.FeatureSet`.
+    dated <= t. See :class:`seqalpha.feature_sets.FeatureSet`.
     """

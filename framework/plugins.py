@@ -1,6 +1,6 @@
 """Plugin managers: built-ins and installed entry points discovered once per process, then one manager per run.
 
-The process-wide ``pm`` holds the built-in plugins (``plugins.DEFAULT_PLUGINS``), every
+The process-wide ``pm`` holds the built-in plugins (``seqalpha.builtin_plugins.DEFAULT_PLUGINS``), every
 installed ``[project.entry-points.seqalpha]`` module, and anything registered on it by hand
 (``pm.register(obj)``, the llm/datasette pattern). A run never changes it: ``run_manager``
 builds a fresh manager from those plugins plus the run's own (the strategy file's hookimpls,
@@ -64,7 +64,7 @@ def load_plugins() -> pluggy.PluginManager:
     with _lock:
         if not _loaded:
             _loaded = True
-            from plugins import DEFAULT_PLUGINS
+            from seqalpha.builtin_plugins import DEFAULT_PLUGINS
 
             for module_name in DEFAULT_PLUGINS:
                 _register_module(module_name, module_name)

@@ -179,10 +179,11 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
     if takes_seed(factory) and "seed" not in factory_params:
         factory_params["seed"] = instance.seed
     effective = {**(getattr(factory, "defaults", None) or {}), **factory_params}
-    try:  # a malformed value is the model's to refuse (run_backtest builds it once before any data)
-        aux = tuple(int(h) for h in (effective.get("aux_horizons") or ()))
-    except (TypeError, ValueError):
-        aux = ()
+    aux = effective.get("aux_horizons") or ()
+    if not isinstance(aux, (list, tuple)) or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1
+                                                    for h in aux):  # checked before the embargo is taken from it
+        raise StrategyError(f"model_params: aux_horizons must be a list of horizons in bars, e.g. [2, 5]; got {aux!r}")
+    aux = tuple(aux)
     from .backtest.trainer import member_seeds
 
     if fits_from is not None:

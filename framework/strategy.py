@@ -285,7 +285,7 @@ def load_strategy_file(path: str | Path, name: str | None = None) -> tuple[type[
             raise StrategyError(f"{path}: no Strategy subclass {name!r}.{did_you_mean(name, [c.__name__ for c in classes])}")
         return match[0], module
     if not classes:
-        raise StrategyError(f"{path}: defines no subclass of framework.Strategy")
+        raise StrategyError(f"{path}: defines no subclass of seqalpha.Strategy")
     leaves = file_strategies(classes)
     if len(leaves) > 1:
         names = ", ".join(c.__name__ for c in leaves)

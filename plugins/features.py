@@ -15,9 +15,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from framework.data import DataError, Panel
-from framework.feature_sets import FeatureSet
-from framework.hookspecs import hookimpl
+from seqalpha.data import DataError, Panel
+from seqalpha.feature_sets import FeatureSet
+from seqalpha.hookspecs import hookimpl
 
 
 def columns(panel: Panel) -> FeatureSet:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from framework.data import DataError, Panel
-from framework.hookspecs import hookimpl
+from seqalpha.data import DataError, Panel
+from seqalpha.hookspecs import hookimpl
 
 
 def read_first_monthly_block(path: Path) -> pd.DataFrame:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from framework.hookspecs import hookimpl
-from framework.model import Model, SampleSet
+from seqalpha.hookspecs import hookimpl
+from seqalpha.model import Model, SampleSet
 
 
 class LastStepRidge(Model):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from framework.hookspecs import hookimpl
+from seqalpha.hookspecs import hookimpl
 
 
 def ranked(scores: pd.Series, held=(), ascending: bool = False) -> pd.Series:

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from framework.data import DataError, Panel
-from framework.hookspecs import hookimpl
-from framework.registry import did_you_mean
+from seqalpha.data import DataError, Panel
+from seqalpha.hookspecs import hookimpl
+from seqalpha.registry import did_you_mean
 
 #: Fields loaded when none are asked for (those present). ``factor`` (the adjustment
 #: factor) and ``change`` are left out: ask for them by name.

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from framework.data import DataError, Panel
-from framework.hookspecs import hookimpl
+from seqalpha.data import DataError, Panel
+from seqalpha.hookspecs import hookimpl
 
 DEFAULTS = {"assets": 60, "days": 700, "seed": 0, "lag": 20, "strength": 0.3, "noise_factors": 3,
             "sigma": 0.02, "late_frac": 0.15, "delist_frac": 0.1, "start": "2018-01-01", "form": "lag"}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from framework.data import DataError, Panel, panel_from_frame
-from framework.hookspecs import hookimpl
+from seqalpha.data import DataError, Panel, panel_from_frame
+from seqalpha.hookspecs import hookimpl
 
 
 def _existing(location: str, scheme: str) -> Path:
@@ -36,7 +36,7 @@ def load_parquet(location: str, options: dict[str, str]) -> Panel:
 def load_csv(location: str, options: dict[str, str]) -> Panel:
     path = _existing(location, "csv")
     if path.is_dir():
-        from plugins.ticker_csv import read_ticker_dir
+        from seqalpha.builtin_plugins.ticker_csv import read_ticker_dir
 
         return read_ticker_dir(path, factors=_factors(options))
     try:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
-from framework.data import DataError, Panel
+from seqalpha.data import DataError, Panel
 
 #: Price and volume columns in Panel order.
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from framework.hookspecs import hookimpl
-from plugins.nets import forwarded
+from seqalpha.builtin_plugins.nets import forwarded
+from seqalpha.hookspecs import hookimpl
 
-NETS = "plugins.nets.transformer"
+NETS = "seqalpha.builtin_plugins.nets.transformer"
 
 
 @hookimpl

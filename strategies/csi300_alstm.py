@@ -7,7 +7,7 @@ TopkDropout, Qlib's costs, price limit, benchmark, the training budget) is inher
 
 from pathlib import Path
 
-from framework import load_strategy_file
+from seqalpha import load_strategy_file
 
 Csi300Lstm, _ = load_strategy_file(Path(__file__).with_name("csi300_lstm.py"))
 

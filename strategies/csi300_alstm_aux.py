@@ -12,7 +12,7 @@ Fixed and committed before its first run on the test period.
 
 from pathlib import Path
 
-from framework import load_strategy_file
+from seqalpha import load_strategy_file
 
 Csi300Alstm, _ = load_strategy_file(Path(__file__).with_name("csi300_alstm.py"))
 

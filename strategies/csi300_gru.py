@@ -7,7 +7,7 @@ differ only in the network. See benchmarks/csi300.py.
 
 from pathlib import Path
 
-from framework import load_strategy_file
+from seqalpha import load_strategy_file
 
 Csi300Lstm, _ = load_strategy_file(Path(__file__).with_name("csi300_lstm.py"))
 

@@ -20,7 +20,7 @@ Two settings were chosen on 2015-2016 alone, before the test period was run
 Together they raised the validation rank IC from 0.050 to 0.077.
 """
 
-from framework import Strategy
+from seqalpha import Strategy
 
 
 class Csi300Lstm(Strategy):

@@ -7,7 +7,7 @@ budget) is inherited; gate_init is a recurrent model's parameter, so it is dropp
 
 from pathlib import Path
 
-from framework import load_strategy_file
+from seqalpha import load_strategy_file
 
 Csi300Lstm, _ = load_strategy_file(Path(__file__).with_name("csi300_lstm.py"))
 

@@ -7,7 +7,7 @@ five years on an expanding window. Shows the framework is not tied to daily bars
 schedules are in bars, and metrics annualise with 12 periods a year.
 """
 
-from framework import Strategy
+from seqalpha import Strategy
 
 
 class Ff49MonthlyLstm(Strategy):

@@ -1,6 +1,6 @@
 """A GRU with Qlib's TopkDropout rule: hold 10 names, swap at most 2 per rebalance (lower turnover)."""
 
-from framework import Strategy
+from seqalpha import Strategy
 
 
 class GruTopkDropout(Strategy):

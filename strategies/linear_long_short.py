@@ -1,6 +1,6 @@
 """The no-memory baseline: ridge on the last bar's factors, long-short. What a sequence model must beat."""
 
-from framework import Strategy
+from seqalpha import Strategy
 
 
 class LinearLongShort(Strategy):

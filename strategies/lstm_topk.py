@@ -4,7 +4,7 @@ Run it:  seqalpha run strategies/lstm_topk.py
 Another model and window:  seqalpha run strategies/lstm_topk.py --set model=gru --set window=40
 """
 
-from framework import Strategy
+from seqalpha import Strategy
 
 
 class LstmTopK(Strategy):

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import panel_from_frame
-from framework.plugins import load_plugins, pm
+from seqalpha import panel_from_frame
+from seqalpha.plugins import load_plugins, pm
 
 FAST_LSTM = {"hidden_size": 8, "epochs": 2, "patience": 1, "batch_size": 256}
 

@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework.audit import run_audit
-from framework.cli import main
+from seqalpha.audit import run_audit
+from seqalpha.cli import main
 
 BASE = '''
 import numpy as np
 import pandas as pd
 
-from framework import Strategy
-from framework.feature_sets import FeatureSet
+from seqalpha import Strategy
+from seqalpha.feature_sets import FeatureSet
 
 
 class Audited(Strategy):
@@ -87,15 +87,15 @@ def test_a_leaking_feature_or_universe_is_named(tmp_path, capsys, leak):
 def test_the_canaries_catch_a_pipeline_that_trades_on_the_signal_bar(tmp_path, monkeypatch):
     """A label computed from the signal bar's own price (the execution lag dropped) lets tomorrow's return
     predict it: the canary check fails."""
-    from framework.backtest import dataset
-    from framework.features import labels
+    from seqalpha.backtest import dataset
+    from seqalpha.features import labels
 
     def lagless(price, horizon, mask, benchmark_price=None):
         earlier = np.vstack([np.full((1, price.shape[1]), np.nan), price[:-1]])  # the bug: label from P[t], not P[t+1]
         return labels.excess_labels(earlier, horizon, mask, benchmark_price)
 
     monkeypatch.setattr(dataset, "excess_labels", lagless)
-    from framework import load_strategy_file
+    from seqalpha import load_strategy_file
 
     cls, _ = load_strategy_file(strategy_file(tmp_path))
     results = {c.name: c for c in run_audit(cls, overrides={"horizon": 1})}
@@ -104,8 +104,8 @@ def test_the_canaries_catch_a_pipeline_that_trades_on_the_signal_bar(tmp_path, m
 
 
 def test_a_broken_embargo_is_caught(tmp_path, monkeypatch):
-    from framework import load_strategy_file
-    from framework.backtest import walkforward
+    from seqalpha import load_strategy_file
+    from seqalpha.backtest import walkforward
 
     real = walkforward.training_dates
 
@@ -127,8 +127,8 @@ def test_usage_errors_exit_2(tmp_path, capsys):
 # ---- target_weights ---------------------------------------------------------------------------------------
 
 CLOSURE_LEAK = '''
-from framework.backtest.walkforward import WalkForward
-from plugins.synthetic import make_synthetic_panel
+from seqalpha.backtest.walkforward import WalkForward
+from seqalpha.builtin_plugins.synthetic import make_synthetic_panel
 
 PANEL = make_synthetic_panel(assets=16, days=300, seed=3)  # the strategy's data, loaded when the file is imported
 CLOSE = PANEL.close.astype(np.float64)
@@ -171,7 +171,7 @@ class OwnClock:
         return panel.eligible()
 
     def today(self) -> int:
-        from framework.backtest.walkforward import WalkForward
+        from seqalpha.backtest.walkforward import WalkForward
 
         if self._bars is None:
             self._bars = sorted(WalkForward.of(self, self._panel.dates).rebalance_bars)
@@ -180,7 +180,7 @@ class OwnClock:
 
 
 def _tiny(**params):
-    from framework import Strategy
+    from seqalpha import Strategy
 
     base = {"model": "lstm", "model_params": {"hidden_size": 4, "epochs": 1, "patience": 1, "batch_size": 256},
             "window": 8, "horizon": 2, "retrain": "QS", "min_train_bars": 100, "portfolio_params": {"k": 4},
@@ -210,17 +210,17 @@ class PanelLeak(OwnClock, _tiny(rebalance="W")):
 
 @pytest.fixture(scope="module")
 def tiny_panel():
-    from framework.data import load_panel
-    from framework.plugins import collect_registries
+    from seqalpha.data import load_panel
+    from seqalpha.plugins import collect_registries
 
     return load_panel("synthetic?assets=16&days=300&seed=3", collect_registries().data_sources)
 
 
 def target_weight_checks(cls, panel, **overrides) -> dict:
     """The audit's two target_weights checks alone (one run of the strategy's own model, fitted once)."""
-    from framework.audit import weights
-    from framework.backtest.run import portfolio_rule
-    from framework.plugins import collect_registries
+    from seqalpha.audit import weights
+    from seqalpha.backtest.run import portfolio_rule
+    from seqalpha.plugins import collect_registries
 
     registries = collect_registries()
     decisions = weights.skill_run(cls, overrides, panel, [])
@@ -253,9 +253,9 @@ BUILT_IN_FAST = {"model_params": {"hidden_size": 4, "epochs": 1, "patience": 1, 
     ("linear_long_short", {"model_params": {}}),
 ])
 def test_the_built_in_strategies_pass_the_target_weights_checks(name, extra):
-    from framework import load_strategy_file
-    from framework.data import load_panel
-    from framework.plugins import collect_registries
+    from seqalpha import load_strategy_file
+    from seqalpha.data import load_panel
+    from seqalpha.plugins import collect_registries
 
     cls, _ = load_strategy_file(Path(__file__).parent.parent / "strategies" / f"{name}.py")
     panel = load_panel("synthetic?assets=20&days=260&seed=1", collect_registries().data_sources)
@@ -273,7 +273,7 @@ def test_the_built_in_strategies_pass_the_target_weights_checks(name, extra):
     (["warn", "fail"], 1, "audit FAILED"),
 ])
 def test_a_warning_exits_0_and_a_failure_1(tmp_path, capsys, monkeypatch, states, code, verdict):
-    from framework.audit import Check, runner
+    from seqalpha.audit import Check, runner
 
     fake = [Check(f"c{k}", s, f"detail {k}") for k, s in enumerate(states)]
     monkeypatch.setattr(runner, "run_audit", lambda *a, **k: fake)
@@ -288,7 +288,7 @@ def test_a_warning_exits_0_and_a_failure_1(tmp_path, capsys, monkeypatch, states
 
 
 def test_a_check_state_is_pass_warn_or_fail():
-    from framework.audit import Check
+    from seqalpha.audit import Check
 
     assert Check("x", True, "").state == "pass" and Check("x", False, "").state == "fail"  # the old bool form
     assert Check("x", np.float64(0.2) > 0.5, "").state == "fail"  # numpy's bool too

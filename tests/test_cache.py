@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import Model, Strategy, hookimpl, run_backtest
-from framework.model import cache as model_cache
-from framework.model.cache import ModelCache, code_version, model_key
-from plugins.synthetic import make_synthetic_panel
+from seqalpha import Model, Strategy, hookimpl, run_backtest
+from seqalpha.builtin_plugins.synthetic import make_synthetic_panel
+from seqalpha.model import cache as model_cache
+from seqalpha.model.cache import ModelCache, code_version, model_key
 from tests.conftest import FAST_LSTM
 
 
@@ -126,8 +126,8 @@ def test_cache_location_comes_from_the_environment(tmp_path, monkeypatch):
 
 
 def _samples():
-    from framework.backtest import Dataset
-    from framework.plugins import collect_registries
+    from seqalpha.backtest import Dataset
+    from seqalpha.plugins import collect_registries
 
     prep = Dataset.build(Small(), make_synthetic_panel(assets=16, days=220), collect_registries().features)
     return prep.samples(np.arange(20, 60), prep.base_transform, need_label=True)
@@ -193,7 +193,7 @@ def test_key_depends_on_the_data_seen_and_the_code(tmp_path):
 
 def test_loads_mark_use_and_prune_removes_only_stale_entries(tmp_path, monkeypatch, capsys):
     """`seqalpha cache --older-than DAYS` removes models not used for DAYS days; a load counts as a use."""
-    from framework.cli import main
+    from seqalpha.cli import main
 
     cache = ModelCache(tmp_path)
     train = _samples()

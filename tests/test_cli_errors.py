@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framework import Model, hookimpl, run_backtest
-from framework.cli import main
-from framework.errors import ModelOutputError
+from seqalpha import Model, hookimpl, run_backtest
+from seqalpha.cli import main
+from seqalpha.errors import ModelOutputError
 from tests.test_reliability import Tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def test_a_question_mark_in_a_path_is_explained(tiny_file, tmp_path, capsys):
 
 
 def test_a_damaged_checkpoint_segment_is_named(tiny_file, tmp_path, capsys):
-    from framework.backtest.checkpoint import Checkpoint
+    from seqalpha.backtest.checkpoint import Checkpoint
 
     out = tmp_path / "r"
     ckpt = Checkpoint(out / "checkpoint", "fp")
@@ -120,7 +120,7 @@ def test_a_bug_keeps_its_traceback_and_debug_shows_everything(tiny_file, tmp_pat
     register_plugin(Models, name="test-models")
     with pytest.raises(ZeroDivisionError):  # not a user's mistake: not turned into a one-line error
         main(["run", str(tiny_file), "--set", "model=broken", "--out", str(tmp_path / "r")])
-    from framework import StrategyError
+    from seqalpha import StrategyError
 
     with pytest.raises(StrategyError):
         main(["--debug", "run", str(tiny_file), "--set", "fees=cheap", "--out", str(tmp_path / "r2")])

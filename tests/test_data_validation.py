@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import DataError, panel_from_frame
-from framework.data import load_panel, parse_uri
-from framework.plugins import collect_registries
+from seqalpha import DataError, panel_from_frame
+from seqalpha.data import load_panel, parse_uri
+from seqalpha.plugins import collect_registries
 from tests.conftest import noise_frame
 
 
@@ -108,7 +108,7 @@ def test_synthetic_is_deterministic_and_documented():
 
 def test_synthetic_planted_signal_needs_memory():
     """The signal factor 20 bars back predicts returns; today's value does not."""
-    from plugins.synthetic import make_synthetic_panel
+    from seqalpha.builtin_plugins.synthetic import make_synthetic_panel
 
     p = make_synthetic_panel(assets=200, days=300, seed=1, lag=20, strength=0.5)
     z, c = p.field("signal").astype(float), p.close.astype(float)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from framework.metrics import CATALOGUE
+from seqalpha.metrics import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import engine
+from seqalpha import engine
 
 
 def _prices(T=10, N=2):
@@ -240,7 +240,7 @@ def test_importing_and_running_change_no_vectorbt_setting():
 
     import vectorbt as vbt
 
-    from framework import Strategy, run_backtest
+    from seqalpha import Strategy, run_backtest
 
     before = copy.deepcopy({k: dict(vbt.settings[k]) for k in ("returns", "portfolio", "array_wrapper")})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from framework import engine
+from seqalpha import engine
 
 
 def test_a_buy_the_cash_cannot_fill_a_whole_lot_of_is_no_order_and_costs_nothing():

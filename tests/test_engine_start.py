@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from framework import engine
-from framework.lazy import BuiltOnRead
+from seqalpha import engine
+from seqalpha.lazy import BuiltOnRead
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,8 +29,8 @@ def test_a_new_process_loads_the_kernel_from_the_disk_cache_and_never_imports_ve
     child = """
 import sys
 import numpy as np, pandas as pd
-from framework import engine
-from framework.engine.kernel import simulate_orders, value_and_returns
+from seqalpha import engine
+from seqalpha.engine.kernel import simulate_orders, value_and_returns
 close = np.full((6, 2), 10.0)
 sim = engine.simulate(pd.bdate_range("2021-01-01", periods=6), pd.Index(["X", "Y"]), close, close,
                       np.ones((6, 2), bool), {0: np.array([0.5, 0.5])}, start=0, costs=engine.Costs(min_cost=5.0))
@@ -71,7 +71,7 @@ def test_the_portfolio_is_built_on_first_read_and_agrees_with_the_simulation():
 
 
 def test_a_run_result_keeps_its_portfolio_unbuilt_until_read():
-    from framework import Strategy, run_backtest
+    from seqalpha import Strategy, run_backtest
 
     class Tiny(Strategy):
         data = "synthetic?assets=8&days=160"

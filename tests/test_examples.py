@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from framework.cli import main
+from seqalpha.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

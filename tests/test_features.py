@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from framework import Strategy
-from framework.backtest import Dataset, training_dates
-from framework.feature_sets import FeatureSet, WindowTransform
-from framework.plugins import collect_registries
-from plugins.features import classic, raw
-from plugins.synthetic import make_synthetic_panel
+from seqalpha import Strategy
+from seqalpha.backtest import Dataset, training_dates
+from seqalpha.builtin_plugins.features import classic, raw
+from seqalpha.builtin_plugins.synthetic import make_synthetic_panel
+from seqalpha.feature_sets import FeatureSet, WindowTransform
+from seqalpha.plugins import collect_registries
 
 
 def _ohlcv_panel(seed=0):
@@ -78,7 +78,7 @@ def test_robust_fit_never_reads_after_the_training_window():
 
 
 def test_zscore_on_window_relative_features_is_refused():
-    from framework import StrategyError
+    from seqalpha import StrategyError
 
     with pytest.raises(StrategyError, match="window-relative"):
         Dataset.build(Robust(normalize="zscore"), _ohlcv_panel(), collect_registries().features)
@@ -100,7 +100,7 @@ def test_strategy_can_supply_its_own_features():
 
 def test_rank_targets_are_uniform_centred_and_blind_to_outliers():
     """target='rank' (Qlib's CSRankNorm): per date mean 0, unit variance in the limit, ties averaged."""
-    from framework.features import rank_by_date, zscore_by_date
+    from seqalpha.features import rank_by_date, zscore_by_date
 
     rng = np.random.default_rng(0)
     dates = np.repeat(np.arange(3), 200)
@@ -121,8 +121,8 @@ def test_rank_targets_are_uniform_centred_and_blind_to_outliers():
 
 
 def test_strategy_target_chooses_the_training_target_and_is_validated():
-    from framework import StrategyError
-    from framework.features import rank_by_date, zscore_by_date
+    from seqalpha import StrategyError
+    from seqalpha.features import rank_by_date, zscore_by_date
 
     reg = collect_registries().features
     for target, fn in (("zscore", zscore_by_date), ("rank", rank_by_date)):

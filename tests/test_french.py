@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framework import DataError
-from plugins.french import read_french
+from seqalpha import DataError
+from seqalpha.builtin_plugins.french import read_french
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ff49_monthly"
 

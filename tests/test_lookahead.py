@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import Model, Strategy, engine, hookimpl, panel_from_frame, run_backtest
-from framework import backtest as bt
-from framework.backtest import walkforward
-from framework.engine import simulation
-from framework.features import cross_sectional_normalize, excess_labels
+from seqalpha import Model, Strategy, engine, hookimpl, panel_from_frame, run_backtest
+from seqalpha import backtest as bt
+from seqalpha.backtest import walkforward
+from seqalpha.engine import simulation
+from seqalpha.features import cross_sectional_normalize, excess_labels
 from tests.conftest import noise_frame, wide, with_factor
 
 
@@ -191,7 +191,7 @@ def test_features_at_t_never_read_rows_after_t():
 
 def test_scores_at_t_ignore_the_future():
     """Scrambling data after a date leaves every score up to that date unchanged (decisions read rows <= t)."""
-    from plugins.synthetic import make_synthetic_panel
+    from seqalpha.builtin_plugins.synthetic import make_synthetic_panel
 
     class Lin(Strategy):
         model = "linear"

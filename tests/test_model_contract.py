@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import Model, Strategy, hookimpl, run_backtest
-from framework.model import as_model, fit_model
+from seqalpha import Model, Strategy, hookimpl, run_backtest
+from seqalpha.model import as_model, fit_model
 
 
 class DuckRidge:

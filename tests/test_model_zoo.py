@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from framework import Model, Strategy, hookimpl, panel_from_frame, run_backtest
-from framework.backtest import trainer as trainer_module
-from plugins.synthetic import make_synthetic_panel
-from plugins.tcn import TCNNet
+from seqalpha import Model, Strategy, hookimpl, panel_from_frame, run_backtest
+from seqalpha.backtest import trainer as trainer_module
+from seqalpha.builtin_plugins.synthetic import make_synthetic_panel
+from seqalpha.builtin_plugins.tcn import TCNNet
 from tests.conftest import noise_frame
 
 PLANTED = make_synthetic_panel(assets=30, days=420, seed=1, lag=5, strength=0.5)
@@ -43,7 +43,7 @@ def test_the_tcn_sees_the_whole_window():
 
 
 def test_the_models_are_listed(capsys):
-    from framework.cli import main
+    from seqalpha.cli import main
 
     main(["models"])
     out = capsys.readouterr().out
@@ -137,7 +137,7 @@ def test_models_with_auxiliary_heads_are_cached_and_warm_started(tmp_path, monke
     import json
     import warnings
 
-    from framework.cli import main
+    from seqalpha.cli import main
 
     monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path / "cache"))
     params = {"hidden_size": 8, "epochs": 2, "patience": 2, "aux_horizons": [2, 5]}
@@ -152,7 +152,7 @@ def test_models_with_auxiliary_heads_are_cached_and_warm_started(tmp_path, monke
     epochs = warm.training.groupby("retrain_date")["epoch"].count().tolist()
     assert len(epochs) > 1 and epochs[1:] == [1] * (len(epochs) - 1)  # warm refits restored every head
     file = tmp_path / "aux_strategy.py"
-    file.write_text("from framework import Strategy\n\n\nclass Aux(Strategy):\n"
+    file.write_text("from seqalpha import Strategy\n\n\nclass Aux(Strategy):\n"
                     "    data = 'synthetic?assets=16&days=300&seed=1'\n    model = 'alstm'\n"
                     f"    model_params = {params!r}\n    window = 8\n    retrain = '2QS'\n    min_train_bars = 120\n"
                     "    portfolio_params = {'k': 3}\n    cache = False\n")
@@ -166,8 +166,8 @@ def test_the_mixed_synthetic_form_reports_its_oracle():
     the source reports, and every part of it is needed."""
     import pandas as pd
 
-    from framework.features import excess_labels
-    from plugins.synthetic import make_synthetic_panel, mixed_alpha
+    from seqalpha.builtin_plugins.synthetic import make_synthetic_panel, mixed_alpha
+    from seqalpha.features import excess_labels
 
     panel = make_synthetic_panel(form="mixed", seed=3, assets=40, days=400)
     f = {k: panel.field(k).astype(np.float64) for k in ("signal", "level", "fa", "fb")}

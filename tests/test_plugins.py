@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from framework import Strategy, StrategyError, hookimpl, load_strategy_file, run_backtest
-from framework.plugins import collect_registries
-from framework.registry import RegistryError
-from plugins import DEFAULT_PLUGINS
-from plugins.linear import LastStepRidge
+from seqalpha import Strategy, StrategyError, hookimpl, load_strategy_file, run_backtest
+from seqalpha.builtin_plugins import DEFAULT_PLUGINS
+from seqalpha.builtin_plugins.linear import LastStepRidge
+from seqalpha.plugins import collect_registries
+from seqalpha.registry import RegistryError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,8 +25,8 @@ def test_builtins_are_registered_through_hooks():
     assert {"rnn", "lstm", "gru", "linear"} <= set(reg.models.names())
     assert {"topk", "topk_dropout", "long_short"} <= set(reg.portfolios.names())
     assert {"synthetic", "parquet", "csv"} <= set(reg.data_sources.names())
-    assert reg.models.get("lstm").plugin == "plugins.recurrent"
-    assert all(m.startswith("plugins.") for m in DEFAULT_PLUGINS)
+    assert reg.models.get("lstm").plugin == "seqalpha.builtin_plugins.recurrent"
+    assert all(m.startswith("seqalpha.builtin_plugins.") for m in DEFAULT_PLUGINS)
 
 
 def test_duplicate_name_is_rejected_naming_both_plugins(register_plugin):
@@ -37,7 +37,7 @@ def test_duplicate_name_is_rejected_naming_both_plugins(register_plugin):
             register("lstm", LastStepRidge)
 
     register_plugin(Dup, name="dup-plugin")
-    with pytest.raises(RegistryError, match=r"'lstm' is registered twice: by plugin 'plugins.recurrent' and by plugin 'dup-plugin'"):
+    with pytest.raises(RegistryError, match=r"'lstm' is registered twice: by plugin 'seqalpha.builtin_plugins.recurrent' and by plugin 'dup-plugin'"):
         collect_registries()
 
 
@@ -104,7 +104,7 @@ def test_observer_hooks_fire_in_order(register_plugin):
 
 STRATEGY_WITH_MODEL = '''
 import numpy as np
-from framework import Model, Strategy, hookimpl
+from seqalpha import Model, Strategy, hookimpl
 
 
 class MeanReversion(Model):
@@ -151,14 +151,14 @@ def _fake_distribution(site: Path, body: str, name: str = "seqalpha_fake") -> No
 
 def _cli(args, site: Path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
-    return subprocess.run([sys.executable, "-m", "framework.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "seqalpha.cli", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=120)
 
 
 def test_entry_point_plugin_is_discovered(tmp_path):
     _fake_distribution(tmp_path, '''
-        from framework import hookimpl
-        from plugins.linear import LastStepRidge
+        from seqalpha import hookimpl
+        from seqalpha.builtin_plugins.linear import LastStepRidge
 
         class FakeRidge(LastStepRidge):
             """A model from an installed package."""
@@ -185,7 +185,7 @@ def test_plugin_that_fails_to_import_is_named_and_others_work(tmp_path):
 
 PROBE_STRATEGY = '''
 import numpy as np
-from framework import Model, Strategy, hookimpl
+from seqalpha import Model, Strategy, hookimpl
 
 
 class Probe(Model):
@@ -218,7 +218,7 @@ def test_two_runs_in_two_threads_each_get_their_own_plugins(tmp_path):
     each gets its own model, the same numbers as alone, and the process-wide manager is left untouched."""
     import threading
 
-    from framework.plugins import load_plugins
+    from seqalpha.plugins import load_plugins
 
     files = []
     for name, sign in (("plus", 1.0), ("minus", -1.0)):
@@ -288,7 +288,7 @@ def test_lazy_model_is_listed_without_importing_its_module(tmp_path):
     """`seqalpha models` shows a lazily registered model's docstring, read from source: its module (which
     raises if imported) is never imported."""
     _fake_distribution(tmp_path, '''
-        from framework import hookimpl
+        from seqalpha import hookimpl
 
         @hookimpl
         def register_models(register):
@@ -304,7 +304,7 @@ def test_lazy_model_is_listed_without_importing_its_module(tmp_path):
 
 def test_lazy_factory_resolves_on_first_use_and_runs(register_plugin, tmp_path, monkeypatch):
     (tmp_path / "lazy_ridge_mod.py").write_text(textwrap.dedent('''
-        from plugins.linear import LastStepRidge
+        from seqalpha.builtin_plugins.linear import LastStepRidge
 
 
         class LazyRidge(LastStepRidge):
@@ -343,8 +343,8 @@ def test_lazy_factory_that_cannot_import_names_model_plugin_and_path(register_pl
         @hookimpl
         def register_models(register):
             register("ghost", "no_such_module_xyz.models:Ghost")
-            register("notcallable", "plugins.linear:__doc__")
-            register("misspelt", "plugins.linear:LastStepRigde")
+            register("notcallable", "seqalpha.builtin_plugins.linear:__doc__")
+            register("misspelt", "seqalpha.builtin_plugins.linear:LastStepRigde")
 
     register_plugin(Broken, name="broken-plugin")
     models = collect_registries().models
@@ -354,7 +354,7 @@ def test_lazy_factory_that_cannot_import_names_model_plugin_and_path(register_pl
     with pytest.raises(RegistryError, match="is a str, not a callable factory"):
         models.create("notcallable")
     with pytest.raises(RegistryError, match="model 'misspelt' of plugin 'broken-plugin': cannot import "
-                                            "'plugins.linear:LastStepRigde': plugins.linear has no 'LastStepRigde'"):
+                                            "'seqalpha.builtin_plugins.linear:LastStepRigde': seqalpha.builtin_plugins.linear has no 'LastStepRigde'"):
         models.get("misspelt").factory  # noqa: B018
     assert models.get("ghost").doc.startswith("(cannot import:")
 
@@ -366,7 +366,7 @@ def test_lazy_factory_that_cannot_import_names_model_plugin_and_path(register_pl
         run_backtest(Tiny, progress=False)
 
 
-@pytest.mark.parametrize("bad", ["plugins.linear.LastStepRidge", "plugins.linear:", ":Name", "a b:C", ""])
+@pytest.mark.parametrize("bad", ["seqalpha.builtin_plugins.linear.LastStepRidge", "seqalpha.builtin_plugins.linear:", ":Name", "a b:C", ""])
 def test_malformed_import_path_is_refused_at_registration(register_plugin, bad):
     class Bad:
         @staticmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from plugins.portfolios import long_short, topk, topk_dropout
+from seqalpha.builtin_plugins.portfolios import long_short, topk, topk_dropout
 
 
 def scores(n=10):

@@ -8,12 +8,12 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from framework import Panel, Strategy
-from framework.backtest import Dataset, training_dates
-from framework.engine import simulate
-from framework.features import excess_labels
-from framework.plugins import collect_registries
-from framework.schedule import schedule_bars
+from seqalpha import Panel, Strategy
+from seqalpha.backtest import Dataset, training_dates
+from seqalpha.engine import simulate
+from seqalpha.features import excess_labels
+from seqalpha.plugins import collect_registries
+from seqalpha.schedule import schedule_bars
 
 SETTINGS = settings(max_examples=30, deadline=None)
 
@@ -71,7 +71,7 @@ def test_orders_fill_only_on_the_bar_after_a_decision_or_a_delisting(seed, every
     sim = simulate(panel.dates, panel.assets, panel.close, panel.close, panel.tradable(), decisions, start=1,
                    delist_after=1)
     listed = np.isfinite(panel.close)
-    from framework.engine import exits_without_price
+    from seqalpha.engine import exits_without_price
 
     exits = exits_without_price(listed, 1)
     for rec in sim.portfolio.orders.values:

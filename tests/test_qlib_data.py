@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework.data import DataError
-from plugins.qlib_data import load_qlib, read_qlib, register_data_sources
+from seqalpha.builtin_plugins.qlib_data import load_qlib, read_qlib, register_data_sources
+from seqalpha.data import DataError
 
 REAL = Path(__file__).resolve().parents[2] / "shared/data/cn_csi300_qlib"
 

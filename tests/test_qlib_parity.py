@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import Strategy, engine, run_backtest
-from framework.metrics import qlib_conventions
-from plugins.portfolios import topk_dropout
+from seqalpha import Strategy, engine, run_backtest
+from seqalpha.builtin_plugins.portfolios import topk_dropout
+from seqalpha.metrics import qlib_conventions
 
 
 class Dropout(Strategy):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import (
+from seqalpha import (
     DataError,
     Strategy,
     StrategyError,
@@ -19,8 +19,8 @@ from framework import (
     panel_from_frame,
     run_backtest,
 )
-from framework.cli import main
-from framework.errors import RunLockError
+from seqalpha.cli import main
+from seqalpha.errors import RunLockError
 from tests.conftest import noise_frame
 
 
@@ -37,7 +37,7 @@ class Tiny(Strategy):
 
 def test_a_misspelt_class_attribute_is_refused_with_the_fix(tmp_path):
     path = tmp_path / "typo.py"
-    path.write_text("from framework import Strategy\n\nclass Typo(Strategy):\n    rebalence = 'MS'\n")
+    path.write_text("from seqalpha import Strategy\n\nclass Typo(Strategy):\n    rebalence = 'MS'\n")
     with pytest.raises(StrategyError, match="'rebalence' is not a strategy parameter. Did you mean 'rebalance'"):
         load_strategy_file(path)
     with pytest.raises(StrategyError, match="Did you mean 'window'"):
@@ -80,7 +80,7 @@ def test_values_that_cannot_be_right_are_refused_before_any_data(override, messa
     ({"batch_size": 0.5}, "batch_size must be an int"),
 ])
 def test_model_values_are_refused_before_any_data(params, message, monkeypatch):
-    from framework.data import uri
+    from seqalpha.data import uri
 
     def no_data(*a, **k):
         raise AssertionError("data was loaded before the model parameters were checked")
@@ -174,8 +174,8 @@ def test_weights_the_engine_cannot_trade_are_refused_and_nan_means_no_order():
 # ---- the model cache ----------------------------------------------------------------------------------------
 
 def test_a_tampered_cache_entry_is_refitted(tmp_path, monkeypatch):
-    from framework import safe_codec
-    from framework.model import cache_entry
+    from seqalpha import safe_codec
+    from seqalpha.model import cache_entry
 
     monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path / "cache"))
     first = run_backtest(Tiny, progress=False)
@@ -239,8 +239,8 @@ class Stop:
 
 
 def test_a_checkpoint_is_never_dropped_silently_and_a_failed_run_says_so(tmp_path, capsys):
-    from framework.report import build_report
-    from framework.runs import list_runs
+    from seqalpha.report import build_report
+    from seqalpha.runs import list_runs
 
     out = tmp_path / "run"
     run_backtest(Tiny, progress=False, out=out)  # a finished run: metrics.json

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
-from framework.report import build_report
-from framework.runs import compare_runs, format_table, list_runs
+from seqalpha.report import build_report
+from seqalpha.runs import compare_runs, format_table, list_runs
 
 ALL_CHARTS = {
     "equity", "excess", "drawdown", "ic", "ic_hist", "ic_cumulative", "quantile_returns", "quantile_spread",
@@ -134,7 +134,7 @@ def test_report_is_self_contained_and_has_every_chart(run_dir: Path) -> None:
 
 def test_report_counts_epochs_from_one_even_for_runs_written_from_zero(run_dir: Path) -> None:
     """training.parquet counts epochs from 1; a run written before (from 0) is shown counted from 1 too."""
-    from framework.report.sections import training_summary
+    from seqalpha.report.sections import training_summary
 
     train = pd.read_parquet(run_dir / "training.parquet")
     new = training_summary(train)
@@ -308,7 +308,7 @@ def test_comparison_renders_in_headless_chromium(runs_root: Path, tmp_path: Path
 
 
 def test_quantile_labels_put_top_scores_in_the_top_bucket() -> None:
-    from framework.report.sections import quantile_labels
+    from seqalpha.report.sections import quantile_labels
 
     dates = np.repeat(pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-06"]), 10)
     score = np.tile(np.arange(10.0), 3)
@@ -325,7 +325,7 @@ def test_quantile_labels_put_top_scores_in_the_top_bucket() -> None:
 
 def _real_runs(tmp_path: Path) -> tuple[Path, Path]:
     """Two tiny walk-forward runs (LSTM, GRU) written by run_backtest itself."""
-    from framework import Strategy, run_backtest
+    from seqalpha import Strategy, run_backtest
 
     class Tiny(Strategy):
         data = "synthetic?assets=16&days=240&seed=1"
@@ -352,7 +352,7 @@ def real_runs(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_report_of_a_real_run_has_every_chart(real_runs) -> None:
     """run_backtest(out=...) writes report.html itself; it has every chart, and the tables match the schema."""
-    from framework.runs import schema
+    from seqalpha.runs import schema
 
     run = real_runs[0]
     text = (run / "report.html").read_text(encoding="utf-8")
@@ -361,14 +361,14 @@ def test_report_of_a_real_run_has_every_chart(real_runs) -> None:
     for name, columns in schema.TABLES.items():
         assert list(pd.read_parquet(run / f"{name}.parquet").columns) == list(columns), name
     metrics = json.loads((run / "metrics.json").read_text())
-    from framework.metrics import BY_NAME
+    from seqalpha.metrics import BY_NAME
 
     assert set(metrics) <= set(BY_NAME)  # every metric written is in the catalogue
 
 
 def test_comparison_lists_only_parameters_that_differ(real_runs, tmp_path: Path) -> None:
     """Two runs that differ only in model and model_params: exactly those two rows, none that are None in both."""
-    from framework.runs import differing_params, load_run
+    from seqalpha.runs import differing_params, load_run
 
     runs = [load_run(p) for p in real_runs]
     params = differing_params(runs, ["lstm", "gru"])

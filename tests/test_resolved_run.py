@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from framework import Strategy, load_strategy_file, run_backtest
-from framework.canonical import canonical, dumps
-from framework.cli import main
-from framework.resolved import resolve_run
+from seqalpha import Strategy, load_strategy_file, run_backtest
+from seqalpha.canonical import canonical, dumps
+from seqalpha.cli import main
+from seqalpha.resolved import resolve_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ WARM = textwrap.dedent('''
     import os
     import signal
 
-    from framework import Strategy, hookimpl
+    from seqalpha import Strategy, hookimpl
 
     _calls = [0]
 
@@ -61,7 +61,7 @@ TIMING = ("seconds", "retrain_seconds", "n_cache_hits")
 def _cli(strategy_file: Path, out: Path, cache: Path, *extra: str, kill_at: int = 0) -> subprocess.CompletedProcess:
     env = {**os.environ, "SEQALPHA_CACHE_DIR": str(cache), "SEQALPHA_TEST_KILL_AT": str(kill_at),
            "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "framework.cli", "run", str(strategy_file), "--out", str(out), "-q",
+    return subprocess.run([sys.executable, "-m", "seqalpha.cli", "run", str(strategy_file), "--out", str(out), "-q",
                            *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -111,7 +111,7 @@ def test_warm_start_resume_without_the_cache_continues_the_chain(warm_file, tmp_
 
 # ---- --workers ----------------------------------------------------------------------------------------------
 FANOUT = textwrap.dedent('''
-    from framework import Strategy
+    from seqalpha import Strategy
 
 
     class TinyFanout(Strategy):
@@ -166,7 +166,7 @@ class CallableLoss(Strategy):
 
 
 def test_a_sweep_with_a_callable_parameter_resumes_without_rerunning(tmp_path):
-    from framework.sweep import sweep
+    from seqalpha.sweep import sweep
 
     first = sweep(CallableLoss, seeds=[0], out=tmp_path / "sw")
     assert list(first.table["status"]) == ["ok"]
@@ -183,7 +183,7 @@ def test_a_sweep_with_a_callable_parameter_resumes_without_rerunning(tmp_path):
 def test_a_sweep_folder_is_absolute_for_the_workers(tmp_path, monkeypatch):
     """A relative --out is made absolute on the client, so a hand-started worker in another working directory
     writes its runs where the client reads results.parquet (they used to land in the worker's directory)."""
-    from framework.sweep import runner
+    from seqalpha.sweep import runner
 
     seen = []
     monkeypatch.chdir(tmp_path)
@@ -197,7 +197,7 @@ def test_a_sweep_folder_is_absolute_for_the_workers(tmp_path, monkeypatch):
 # ---- code versions ------------------------------------------------------------------------------------------
 PLUGIN = textwrap.dedent('''
     import numpy as np
-    from framework import Model, hookimpl
+    from seqalpha import Model, hookimpl
 
 
     class ConstantModel(Model):
@@ -232,7 +232,7 @@ def test_a_plugin_has_one_code_version_wherever_it_is_installed(tmp_path, monkey
     code version, so the model cache hits either way, and editing the installed copy changes it. (site-packages
     lies under the standard library's folder and used to be taken for it: an installed plugin's source was left
     out, and edits gave stale cache hits.)"""
-    from framework.model import cache
+    from seqalpha.model import cache
 
     lib = tmp_path / "lib" / "python3.11"
     monkeypatch.setattr(cache, "_STDLIB", str(lib), raising=False)  # where the old code looked for the stdlib
@@ -257,7 +257,7 @@ def test_the_strategy_code_version_covers_modules_it_imports(tmp_path):
     (tmp_path / "my_signals.py").write_text("LOOKBACK = 5\n\ndef lookback():\n    return LOOKBACK\n")
     (tmp_path / "uses_helper.py").write_text(textwrap.dedent('''
         import my_signals
-        from framework import Strategy
+        from seqalpha import Strategy
 
 
         class UsesHelper(Strategy):
@@ -284,7 +284,7 @@ def test_a_subclassed_strategy_keeps_its_parents_hooks(tmp_path):
     silently lost: the parent's model was 'unknown')."""
     (tmp_path / "parent_strategy.py").write_text(PLUGIN + textwrap.dedent('''
 
-        from framework import Strategy
+        from seqalpha import Strategy
 
 
         class Parent(Strategy):

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import Model, Strategy, hookimpl, run_backtest
-from framework.backtest.checkpoint import Checkpoint, CheckpointMismatch
-from framework.cli import main
+from seqalpha import Model, Strategy, hookimpl, run_backtest
+from seqalpha.backtest.checkpoint import Checkpoint, CheckpointMismatch
+from seqalpha.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ STRATEGY = textwrap.dedent('''
     import os
     import signal
 
-    from framework import Strategy, hookimpl
+    from seqalpha import Strategy, hookimpl
 
     _calls = [0]
 
@@ -55,7 +55,7 @@ COMPARED = ["scores", "weights", "returns", "ic", "rebalances"]
 def _cli(strategy_file: Path, out: Path, cache: Path, *extra: str, kill_at: int = 0) -> subprocess.CompletedProcess:
     env = {**os.environ, "SEQALPHA_CACHE_DIR": str(cache), "SEQALPHA_TEST_KILL_AT": str(kill_at),
            "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "framework.cli", "run", str(strategy_file), "--out", str(out), "-q",
+    return subprocess.run([sys.executable, "-m", "seqalpha.cli", "run", str(strategy_file), "--out", str(out), "-q",
                            *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from framework.schedule import schedule_bars
+from seqalpha.schedule import schedule_bars
 
 
 def test_calendar_and_int_schedules():

@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import Model, Strategy, hookimpl, run_backtest, safe_codec
-from framework.backtest.checkpoint import Checkpoint, CheckpointMismatch
-from framework.cli import main
-from framework.errors import ClusterError
-from framework.model import cache_entry
-from framework.model.cache import FORMAT, MARKER, ModelCache
-from framework.strategy import StrategyError
+from seqalpha import Model, Strategy, hookimpl, run_backtest, safe_codec
+from seqalpha.backtest.checkpoint import Checkpoint, CheckpointMismatch
+from seqalpha.cli import main
+from seqalpha.errors import ClusterError
+from seqalpha.model import cache_entry
+from seqalpha.model.cache import FORMAT, MARKER, ModelCache
+from seqalpha.strategy import StrategyError
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sekrit-7f3a9c-do-not-print"
@@ -249,9 +249,9 @@ def test_the_pickle_opt_in_is_not_part_of_the_cache_key(tmp_path, monkeypatch):
 
 
 def test_workers_refuse_a_model_the_cache_cannot_store_safely(tmp_path, register_plugin):
-    from framework.resolved import resolve_run
-    from framework.sweep.fanout import run_on_cluster
-    from framework.sweep.storable import check_models_travel
+    from seqalpha.resolved import resolve_run
+    from seqalpha.sweep.fanout import run_on_cluster
+    from seqalpha.sweep.storable import check_models_travel
 
     register_plugin(Held(), name="held-for-workers")
 
@@ -494,7 +494,7 @@ def _client_config(certs: dict[str, str]) -> dict[str, str]:
 def test_a_tls_scheduler_is_reached_with_dasks_own_tls_configuration(tls_cluster, tmp_path, monkeypatch, capsys):
     import dask
 
-    from framework.sweep.cluster import dask_client
+    from seqalpha.sweep.cluster import dask_client
 
     address, certs = tls_cluster
     assert address.startswith("tls://127.0.0.1:")
@@ -539,7 +539,7 @@ def test_the_tls_configuration_can_come_from_the_environment(tls_cluster, tmp_pa
            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": certs["ca"],
            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": certs["cert"],
            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": certs["key"]}
-    done = subprocess.run([sys.executable, "-m", "framework.cli", "run", str(strategy), "--scheduler", address,
+    done = subprocess.run([sys.executable, "-m", "seqalpha.cli", "run", str(strategy), "--scheduler", address,
                            "--threads", "1", "-q", "--out", str(tmp_path / "run")], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

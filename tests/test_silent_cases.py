@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import Panel, Strategy, StrategyError, load_strategy_file, panel_from_frame, run_backtest
-from framework.backtest.clock import no_spread
-from framework.backtest.walkforward import WalkForward
-from framework.cli import main
-from framework.features import FeatureSet
-from framework.sweep import parse_seeds, sweep
-from framework.sweep.cluster import check_scheduler_address, dask_client
-from plugins.portfolios import long_short, topk, topk_dropout
+from seqalpha import Panel, Strategy, StrategyError, load_strategy_file, panel_from_frame, run_backtest
+from seqalpha.backtest.clock import no_spread
+from seqalpha.backtest.walkforward import WalkForward
+from seqalpha.builtin_plugins.portfolios import long_short, topk, topk_dropout
+from seqalpha.cli import main
+from seqalpha.features import FeatureSet
+from seqalpha.sweep import parse_seeds, sweep
+from seqalpha.sweep.cluster import check_scheduler_address, dask_client
 from tests.conftest import noise_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ class Small(Strategy):
 
 
 TINY_FILE = '''
-from framework import Strategy
+from seqalpha import Strategy
 
 
 class {name}(Strategy):
@@ -198,7 +198,7 @@ def test_a_forgotten_return_is_one_line_from_the_command_line(tmp_path, capsys, 
 
 def test_a_file_with_two_strategies_is_refused_naming_them(tmp_path, capsys):
     path = tmp_path / "two.py"
-    path.write_text(TINY_FILE.format(name="First") + TINY_FILE.format(name="Second").replace("from framework import "
+    path.write_text(TINY_FILE.format(name="First") + TINY_FILE.format(name="Second").replace("from seqalpha import "
                                                                                           "Strategy", ""))
     with pytest.raises(StrategyError, match=r"defines 2 strategies \(First, Second\): choose one with --strategy"):
         load_strategy_file(path)
@@ -226,10 +226,10 @@ def test_a_base_and_its_subclass_or_an_imported_strategy_are_one_strategy(tmp_pa
 
 
 @pytest.mark.parametrize(("text", "fragments"), [
-    ("from framework import Strategy\n\nclass Broken(Strategy)\n    window = 5\n",
+    ("from seqalpha import Strategy\n\nclass Broken(Strategy)\n    window = 5\n",
      ["syntax error at line 3, column 23: expected ':'"]),
     ("import numpy as np\nimport no_such_module_for_seqalpha\n", ["cannot import module 'no_such_module_for_seqalpha'"]),
-    ("from framework import NoSuchThing\n", ["cannot import", "NoSuchThing"]),
+    ("from seqalpha import NoSuchThing\n", ["cannot import", "NoSuchThing"]),
 ])
 def test_a_syntax_or_import_error_in_a_strategy_file_is_one_line(tmp_path, capsys, text, fragments):
     path = tmp_path / "broken.py"

@@ -16,8 +16,8 @@ HEAVY = ("torch", "vectorbt", "numba")
 
 PROBE = """
 import json, sys
-from framework.cli import main
-seen = {"import framework.cli": sorted(sys.modules)}
+from seqalpha.cli import main
+seen = {"import seqalpha.cli": sorted(sys.modules)}
 for argv in json.loads(sys.argv[1]):
     try:
         main(argv)
@@ -30,7 +30,7 @@ print("MODULES=" + json.dumps(seen))
 
 def modules_after(*commands: list[str], cwd: Path) -> dict[str, set[str]]:
     """{command: the modules one fresh interpreter holds after it}, the commands run in turn (so each set includes
-    what the commands before it imported); "import framework.cli" is the state before the first."""
+    what the commands before it imported); "import seqalpha.cli" is the state before the first."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(commands)], env=env, cwd=cwd, capture_output=True,
                          text=True, timeout=300)
@@ -40,10 +40,10 @@ def modules_after(*commands: list[str], cwd: Path) -> dict[str, set[str]]:
 
 
 def test_import_framework_cli_and_help_are_light(tmp_path):
-    """`import framework.cli` (what the `seqalpha` script does first) and `--help` import neither torch,
+    """`import seqalpha.cli` (what the `seqalpha` script does first) and `--help` import neither torch,
     vectorbt, numba nor pandas (`--help` has a 0.5 s budget)."""
     seen = modules_after(["--help"], cwd=tmp_path)
-    for command in ("import framework.cli", "--help"):
+    for command in ("import seqalpha.cli", "--help"):
         assert not {*HEAVY, "pandas"} & seen[command], (command, sorted({*HEAVY, "pandas"} & seen[command]))
 
 
@@ -51,18 +51,18 @@ def test_listing_commands_import_no_torch_or_vectorbt(tmp_path):
     """`models` lists the torch models (their docstrings read from source) without importing torch; neither
     `plugins` nor `runs` imports torch, vectorbt or numba."""
     seen = modules_after(["models"], ["plugins"], ["runs", str(tmp_path / "no-runs")], cwd=tmp_path)
-    assert "plugins.recurrent" in seen["models"]  # the built-in model plugins were loaded
+    assert "seqalpha.builtin_plugins.recurrent" in seen["models"]  # the built-in model plugins were loaded
     for command in ("models", "plugins", f"runs {tmp_path / 'no-runs'}"):
         assert not set(HEAVY) & seen[command], (command, sorted(set(HEAVY) & seen[command]))
 
 
 def test_public_names_still_import_and_are_the_real_objects():
-    import framework
-    from framework.backtest import run_backtest
-    from framework.model.torch_sequence import TorchSequenceModel
+    import seqalpha
+    from seqalpha.backtest import run_backtest
+    from seqalpha.model.torch_sequence import TorchSequenceModel
 
-    assert framework.run_backtest is run_backtest and framework.TorchSequenceModel is TorchSequenceModel
-    assert set(framework.__all__) == set(framework._PUBLIC) and set(framework.__all__) <= set(dir(framework))
-    assert framework.backtest.run_backtest is run_backtest  # a subpackage reached as an attribute
+    assert seqalpha.run_backtest is run_backtest and seqalpha.TorchSequenceModel is TorchSequenceModel
+    assert set(seqalpha.__all__) == set(seqalpha._PUBLIC) and set(seqalpha.__all__) <= set(dir(seqalpha))
+    assert seqalpha.backtest.run_backtest is run_backtest  # a subpackage reached as an attribute
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        framework.nope  # noqa: B018
+        seqalpha.nope  # noqa: B018

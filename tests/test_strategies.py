@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework import Strategy, StrategyError, load_strategy_file, run_backtest
-from framework.cli import main
-from framework.plugins import collect_registries
+from seqalpha import Strategy, StrategyError, load_strategy_file, run_backtest
+from seqalpha.cli import main
+from seqalpha.plugins import collect_registries
 from tests.conftest import FAST_LSTM
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def tiny_overrides(cls) -> dict:
 @pytest.mark.parametrize("path", STRATEGY_FILES, ids=[p.stem for p in STRATEGY_FILES])
 def test_strategy_file_runs_end_to_end(path, tmp_path):
     """Every example strategy runs, writes the whole run directory, and its tables agree with its test span."""
-    from framework.runs import schema
+    from seqalpha.runs import schema
 
     cls, _ = load_strategy_file(path)
     res = run_backtest(cls, progress=False, out=tmp_path / "run", **tiny_overrides(cls))
@@ -112,11 +112,11 @@ def test_model_params_for_another_model_fail_before_loading_data_with_the_fix(ca
 
 def test_cli_run_with_overrides_and_data(tmp_path):
     table = tmp_path / "table.parquet"
-    from plugins.synthetic import make_synthetic_panel
+    from seqalpha.builtin_plugins.synthetic import make_synthetic_panel
 
     make_synthetic_panel(assets=12, days=220, seed=3).to_frame().to_parquet(table)
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "framework.cli", "run", str(ROOT / "strategies" / "lstm_topk.py"),
+    cmd = [sys.executable, "-m", "seqalpha.cli", "run", str(ROOT / "strategies" / "lstm_topk.py"),
            "--set", "model=gru", "--set", "window=12", "--set", "min_train_bars=80",
            "--set", f"model_params={FAST_LSTM!r}", "--set", "portfolio_params={'k': 3}",
            "--data", f"parquet:{table}", "--out", str(out)]
@@ -140,7 +140,7 @@ def test_cli_verbose_logs_rebalances_and_quiet_does_not(tmp_path, capsys):
 def test_warnings_are_summarised_once_with_counts():
     import warnings
 
-    from framework.cli import summarize_warnings
+    from seqalpha.cli import summarize_warnings
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

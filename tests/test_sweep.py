@@ -8,15 +8,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from framework import StrategyError, load_strategy_file, run_backtest
-from framework.cli import main
-from framework.sweep import parse_grid, parse_seeds, plan_runs, sweep
+from seqalpha import StrategyError, load_strategy_file, run_backtest
+from seqalpha.cli import main
+from seqalpha.sweep import parse_grid, parse_seeds, plan_runs, sweep
 
 STRATEGY = '''
 import os
 from pathlib import Path
 
-from framework import Strategy, hookimpl
+from seqalpha import Strategy, hookimpl
 
 KILL_MARKER = os.environ.get("SEQALPHA_TEST_KILL_MARKER")
 
@@ -181,7 +181,7 @@ def test_sweep_report_renders_in_headless_chromium(strategy_file, tmp_path):
 
 
 def test_data_the_workers_cannot_see_is_named_and_scatter_data_ships_it(strategy_file, tmp_path):
-    from plugins.synthetic import make_synthetic_panel
+    from seqalpha.builtin_plugins.synthetic import make_synthetic_panel
 
     cls, _ = load_strategy_file(strategy_file)
     table = make_synthetic_panel(assets=12, days=200, seed=1).to_frame()

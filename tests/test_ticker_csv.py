@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from framework.data import DataError
-from plugins.ticker_csv import read_ticker_dir
+from seqalpha.builtin_plugins.ticker_csv import read_ticker_dir
+from seqalpha.data import DataError
 
 YAHOO = (
     "Date,Open,High,Low,Close,Adj Close,Volume\n"

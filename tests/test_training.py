@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from framework import SampleSet, Strategy, StrategyError, run_backtest
-from framework.metrics import seed_metrics
-from framework.model import SeedEnsemble
-from framework.model.gradient_flow import gradient_flow
-from framework.model.torch_sequence import TorchSequenceModel, date_batches, ic_loss, pearson_by_date
-from plugins.recurrent import LSTM
-from plugins.synthetic import make_synthetic_panel
+from seqalpha import SampleSet, Strategy, StrategyError, run_backtest
+from seqalpha.builtin_plugins.recurrent import LSTM
+from seqalpha.builtin_plugins.synthetic import make_synthetic_panel
+from seqalpha.metrics import seed_metrics
+from seqalpha.model import SeedEnsemble
+from seqalpha.model.gradient_flow import gradient_flow
+from seqalpha.model.torch_sequence import TorchSequenceModel, date_batches, ic_loss, pearson_by_date
 from tests.conftest import FAST_LSTM
 
 
@@ -182,10 +182,10 @@ def test_build_network_receives_window_features_and_outputs(aux_horizons, n_outp
 
 def test_built_in_networks_take_their_window_from_the_arguments():
     """No built-in learns its window by overriding fit: the shape it is built for is the one it is given."""
-    from plugins.alstm import ALSTM
-    from plugins.recurrent import GRU, LSTM, RNN
-    from plugins.tcn import TCN
-    from plugins.transformer import Transformer
+    from seqalpha.builtin_plugins.alstm import ALSTM
+    from seqalpha.builtin_plugins.recurrent import GRU, LSTM, RNN
+    from seqalpha.builtin_plugins.tcn import TCN
+    from seqalpha.builtin_plugins.transformer import Transformer
 
     for cls in (RNN, LSTM, GRU, ALSTM, TCN, Transformer):
         assert "fit" not in vars(cls), cls
@@ -354,7 +354,7 @@ def test_chrono_gate_init_sets_forget_biases_from_the_window():
     import numpy as np
     import torch
 
-    from plugins.recurrent import LSTM, RNN, chrono_init
+    from seqalpha.builtin_plugins.recurrent import LSTM, RNN, chrono_init
 
     net = torch.nn.LSTM(3, 8, batch_first=True)
     chrono_init(net, 50)
@@ -371,8 +371,8 @@ def test_chrono_gate_init_sets_forget_biases_from_the_window():
 def test_lstm_gru_and_alstm_start_with_chrono_gates_by_default_and_rnn_does_not():
     """Issue 14's decision: chrono is the gated models' default; PyTorch's initialisation stays one parameter away."""
 
-    from plugins.alstm import ALSTM
-    from plugins.recurrent import GRU, LSTM, RNN
+    from seqalpha.builtin_plugins.alstm import ALSTM
+    from seqalpha.builtin_plugins.recurrent import GRU, LSTM, RNN
 
     for cls in (LSTM, GRU, ALSTM):
         assert cls.defaults["gate_init"] == "chrono", cls

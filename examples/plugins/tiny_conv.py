@@ -5,7 +5,7 @@ Use it with:  seqalpha run strategies/lstm_topk.py --plugins-dir examples/plugin
 
 from torch import nn
 
-from framework import TorchSequenceModel, hookimpl
+from seqalpha import TorchSequenceModel, hookimpl
 
 
 class TinyConv(nn.Module):

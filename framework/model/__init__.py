@@ -17,4 +17,4 @@ def __getattr__(name: str):
         from .torch_sequence import TorchSequenceModel
 
         return TorchSequenceModel
-    raise AttributeError(f"module 'framework.model' has no attribute {name!r}")
+    raise AttributeError(f"module 'seqalpha.model' has no attribute {name!r}")

@@ -8,8 +8,8 @@ from typing import Any
 
 
 def forwarded(target: str, module: str, name: str) -> Any:
-    """``name`` from the torch module ``target``: lets ``from plugins.<module> import Name`` (the layout before the
-    torch code moved here) keep working; it imports torch then."""
+    """``name`` from the torch module ``target``: lets ``from seqalpha.builtin_plugins.<module> import Name``
+    (the layout before the torch code moved here) keep working; it imports torch then."""
     if not name.startswith("__"):
         try:
             return getattr(importlib.import_module(target), name)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from framework.model.torch_sequence import TorchSequenceModel
-from plugins.nets.recurrent import gates
+from seqalpha.builtin_plugins.nets.recurrent import gates
+from seqalpha.model.torch_sequence import TorchSequenceModel
 
 
 class ALSTMNet(nn.Module):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from framework.model.torch_sequence import TorchSequenceModel
+from seqalpha.model.torch_sequence import TorchSequenceModel
 
 
 class RecurrentNet(nn.Module):

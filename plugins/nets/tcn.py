@@ -11,7 +11,7 @@ import math
 
 from torch import nn
 
-from framework.model.torch_sequence import TorchSequenceModel
+from seqalpha.model.torch_sequence import TorchSequenceModel
 
 
 class CausalBlock(nn.Module):

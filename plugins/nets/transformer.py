@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from framework.model.torch_sequence import TorchSequenceModel
+from seqalpha.model.torch_sequence import TorchSequenceModel
 
 
 def positions(length: int, width: int) -> torch.Tensor:
