@@ -9,7 +9,6 @@ import linecache
 import os
 import signal
 import stat
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -21,48 +20,28 @@ from seqalpha import Strategy, load_strategy_file, run_backtest
 from seqalpha.canonical import canonical, dumps
 from seqalpha.cli import main
 from seqalpha.resolved import resolve_run
+from tests.test_resume import STRATEGY as KILLABLE
+from tests.test_resume import _cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
-WARM = textwrap.dedent('''
-    """A tiny warm-started LSTM run with an observer that SIGKILLs its own process at the Nth model_trained call."""
-    import os
-    import signal
-
-    from seqalpha import Strategy, hookimpl
-
-    _calls = [0]
-
-
-    @hookimpl
-    def model_trained(strategy, date, model, n_train, n_valid, seconds):
-        _calls[0] += 1
-        if _calls[0] == int(os.environ.get("SEQALPHA_TEST_KILL_AT", "0")):
-            os.kill(os.getpid(), signal.SIGKILL)
-        if _calls[0] == int(os.environ.get("SEQALPHA_TEST_INTERRUPT_AT", "0")):
-            raise KeyboardInterrupt
+def _warm_variant(source: str) -> str:
+    """test_resume's killable strategy, warm-started, and able to raise Ctrl-C (KeyboardInterrupt) in process."""
+    swaps = [('"batch_size": 256}', '"batch_size": 256, "warm_start": True}'), ("days=200", "days=220"),
+             ("class Killable", "class WarmKillable"),
+             ("        os.kill(os.getpid(), signal.SIGKILL)\n",
+              "        os.kill(os.getpid(), signal.SIGKILL)\n"
+              "    if _calls[0] == int(os.environ.get(\"SEQALPHA_TEST_INTERRUPT_AT\", \"0\")):\n"
+              "        raise KeyboardInterrupt\n")]
+    for old, new in swaps:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    return source
 
 
-    class WarmKillable(Strategy):
-        data = "synthetic?assets=12&days=220"
-        model = "lstm"
-        model_params = {"hidden_size": 8, "epochs": 2, "patience": 1, "batch_size": 256, "warm_start": True}
-        window = 8
-        horizon = 1
-        rebalance = "W"
-        retrain = "MS"
-        min_train_bars = 80
-        portfolio_params = {"k": 3}
-''')
+WARM = _warm_variant(KILLABLE)
 
 TIMING = ("seconds", "retrain_seconds", "n_cache_hits")
-
-
-def _cli(strategy_file: Path, out: Path, cache: Path, *extra: str, kill_at: int = 0) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SEQALPHA_CACHE_DIR": str(cache), "SEQALPHA_TEST_KILL_AT": str(kill_at),
-           "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "seqalpha.cli", "run", str(strategy_file), "--out", str(out), "-q",
-                           *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
 def _metrics(run_dir: Path) -> dict:
