@@ -140,14 +140,6 @@ def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return (Path(env).expanduser() if env else Path.home() / ".cache" / "seqalpha" / "models").resolve()
 
 
-def strategy_plugins(strategy: Strategy | type[Strategy]) -> list[object]:
-    """The modules of the strategy's class and of its parents (a strategy subclassing another file's strategy)
-    that hold @hookimpl functions: registered for its run only."""
-    from .plugins import strategy_plugins as _plugins
-
-    return _plugins(strategy)
-
-
 def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any] | None = None, data: Any = None,
                 *, threads: int = DEFAULT_THREADS, plugins: Iterable[object] = (), plugin_files: Iterable[str] = (),
                 cache_dir: str | Path | None = None, fits_from: str | Path | None = None,
@@ -158,7 +150,7 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
     the folder of this run's own fan-out fits), code versions taken. No data is loaded here."""
     from .model import takes_seed
     from .model.cache import split_cache_options
-    from .plugins import collect_registries, run_manager
+    from .plugins import collect_registries, run_manager, strategy_plugins
 
     overrides = dict(overrides or {})
     if isinstance(strategy, type):

@@ -10,8 +10,6 @@ The count is written to config.json; the same count gives the same numbers.
 from __future__ import annotations
 
 DEFAULT_THREADS = 1
-#: The variables a worker process starts with for its pools (framework/sweep/cluster.py worker_env).
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 def check_threads(n: object) -> int:

@@ -22,7 +22,6 @@ from .. import engine, metrics
 from ..data import Panel, load_panel
 from ..model import ModelCache, unknown_params
 from ..plugins import Registries, run_manager
-from ..plugins import strategy_plugins as strategy_plugins
 from ..progress import Progress, Timer
 from ..registry import did_you_mean
 from ..resolved import ResolvedRun, resolve_run

@@ -47,9 +47,10 @@ UNSAFE_PICKLE = "unsafe_pickle_cache"  # the model_params opt-in to pickled entr
 
 
 def cache_dir() -> Path:
-    """Where models are cached: $SEQALPHA_CACHE_DIR, else ~/.cache/seqalpha/models."""
-    env = os.environ.get("SEQALPHA_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "seqalpha" / "models"
+    """Where models are cached: $SEQALPHA_CACHE_DIR, else ~/.cache/seqalpha/models (resolved.default_cache_dir)."""
+    from ..resolved import default_cache_dir
+
+    return default_cache_dir()
 
 
 # ---- the key ---------------------------------------------------------------------------------

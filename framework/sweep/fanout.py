@@ -11,10 +11,12 @@ still says ``cache: false``. Nothing is passed through the process environment.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import ClusterError
@@ -117,7 +119,7 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
     calendar = WalkForward.of(run.instance, panel.dates)
     with _fits_folder(run) as folder:
         if run.cache_dir is None:
-            run = resolve_run(cls, overrides, data, threads=threads, plugins=modules, fits_from=folder)
+            run = dataclasses.replace(run, cache_dir=str(Path(folder).resolve()))  # recorded: the identity is unchanged
         n_members = len(run.members)
         tasks = [FitTask(ref, overrides, uri, t, m, threads, folder, run.identity_digest(with_data=False), plugins)
                  for t in calendar.retrain_bars for m in range(n_members)]

@@ -7,6 +7,7 @@ row per run; ``summary.md`` and ``report.html`` compare the grid points over see
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -155,11 +156,16 @@ def _write_results(out: Path, specs: list[RunSpec], rows: dict[str, dict]) -> pd
     return table
 
 
-def _metric_order(column: str) -> tuple[int, str]:
-    """Metric columns in the catalogue's order (metrics.json is written with sorted keys, results in any order)."""
+@functools.cache
+def _catalogue_positions() -> dict[str, int]:
     from ..metrics import CATALOGUE
 
-    order = {m.name: k for k, m in enumerate(CATALOGUE)}
+    return {m.name: k for k, m in enumerate(CATALOGUE)}
+
+
+def _metric_order(column: str) -> tuple[int, str]:
+    """Metric columns in the catalogue's order (metrics.json is written with sorted keys, results in any order)."""
+    order = _catalogue_positions()
     return order.get(column.split(".")[0], len(order)), column
 
 
