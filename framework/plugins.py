@@ -30,6 +30,7 @@ import pluggy
 
 from . import hookspecs
 from .registry import Registry
+from .util import atomic_write_text
 
 ENTRY_POINT_GROUP = "seqalpha"
 
@@ -187,9 +188,9 @@ class PluginFiles:
             if key not in _PLUGIN_DIRS:
                 folder = Path(tempfile.gettempdir()) / f"seqalpha-plugins-{os.getuid()}-{key}"
                 folder.mkdir(parents=True, exist_ok=True)
-                for name, text in self.files:
+                for name, text in self.files:  # atomic: another process may be importing the same folder
                     if not (folder / name).is_file() or (folder / name).read_text() != text:
-                        (folder / name).write_text(text)
+                        atomic_write_text(folder / name, text)
                 _PLUGIN_DIRS[key] = load_plugin_dir(folder, prefix=f"seqalpha_local_plugin_{key}_")
             return list(_PLUGIN_DIRS[key])
 

@@ -22,6 +22,7 @@ from seqalpha.cli import main
 from seqalpha.resolved import resolve_run
 from tests.test_resume import STRATEGY as KILLABLE
 from tests.test_resume import _cli
+from tests.test_sweep import STRATEGY as TINY_SWEEP
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,29 +90,12 @@ def test_warm_start_resume_without_the_cache_continues_the_chain(warm_file, tmp_
 
 
 # ---- --workers ----------------------------------------------------------------------------------------------
-FANOUT = textwrap.dedent('''
-    from seqalpha import Strategy
-
-
-    class TinyFanout(Strategy):
-        data = "synthetic?assets=12&days=200&seed=1"
-        model = "lstm"
-        model_params = {"hidden_size": 4, "epochs": 1, "patience": 1, "batch_size": 256}
-        window = 6
-        horizon = 1
-        rebalance = "W"
-        retrain = "QS"
-        min_train_bars = 80
-        portfolio_params = {"k": 3}
-''')
-
-
 def test_workers_honour_force_and_record_cache_false(tmp_path, capsys):
     """`run --workers 2 --force` over a folder holding a checkpoint discards it (--force used to be dropped on this
     path, so every model was fitted and then the run refused); `--set cache=False` is recorded as cache: false (the
     fan-out used to force cache=True into the strategy) and nothing is left in the process environment."""
     path = tmp_path / "tiny_fanout.py"
-    path.write_text(FANOUT)
+    path.write_text(TINY_SWEEP)  # test_sweep's tiny strategy (its kill hook is off without its variable)
     out = tmp_path / "run"
     (out / "checkpoint").mkdir(parents=True)
     (out / "checkpoint" / "segment-00000.pkl").write_bytes(b"an unfinished run's checkpoint")
