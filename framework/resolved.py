@@ -85,7 +85,7 @@ class ResolvedRun:
         ident = self.identity()
         if not with_data:
             ident.pop("data_digest", None)
-            ident["features"] = {k: v for k, v in ident["features"].items() if k != "names"}
+            ident["features"] = {k: v for k, v in ident["features"].items() if k not in ("names", "universe")}
         return digest(ident)
 
     def as_json(self) -> dict[str, Any]:
@@ -95,10 +95,19 @@ class ResolvedRun:
         return out
 
     # ---- after the data is loaded ---------------------------------------------------------------
-    def with_data(self, panel, feature_names: list[str]) -> ResolvedRun:
-        """This run with the loaded panel's digest and the built feature names."""
-        return dataclasses.replace(self, data_digest=panel_digest(panel),
-                                   features={**self.features, "names": list(feature_names)})
+    def with_data(self, panel, feature_names: list[str], universe=None) -> ResolvedRun:
+        """This run with the loaded panel's digest and the built feature names; ``universe`` (the strategy's
+        (T, N) mask, given when a cross-sectional expression ranks within it) enters as its digest."""
+        features = {**self.features, "names": list(feature_names)}
+        if universe is not None:
+            import numpy as np
+
+            from .util import hash_arrays
+
+            h = hashlib.sha256()
+            hash_arrays(h, np.asarray(universe, dtype=bool))
+            features["universe"] = h.hexdigest()
+        return dataclasses.replace(self, data_digest=panel_digest(panel), features=features)
 
     @property
     def model_entry(self):
@@ -199,7 +208,8 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
                                                                                                    instance.seed),),
         data=label,
         features={"feature_set": instance.feature_set, "factors": instance.factors, "normalize": instance.normalize,
-                  "window": instance.window},
+                  "window": instance.window,
+                  "expressions": [[n, e] for n, e in instance.expressions.items()]},  # in order: names are columns
         threads=threads,
         code={"strategy": strategy_code_version(type(instance)), "model": code_version(factory)},
         cache=bool(instance.cache), cache_dir=None if folder is None else str(folder),

@@ -30,8 +30,9 @@ class Strategy:
     """
 
     data: str = "synthetic"
-    feature_set: str = "columns"  # a registered feature set: "columns" (the data's factors), "raw", "classic"
-    factors: list[str] | None = None  # which features to keep (None: all of the feature set)
+    feature_set: str | None = "columns"  # a registered feature set: "columns", "raw", "classic", "alpha158"; None
+    expressions: dict = {}  # {name: Qlib expression}: factors added to the feature set's (docs/factors.md)
+    factors: list[str] | None = None  # which features to keep (None: all of the feature set and expressions)
     model: str = "lstm"
     model_params: dict = {}
     window: int = 20  # L, bars of history per sample
@@ -129,8 +130,12 @@ class Strategy:
         if self.lot_size is not None:
             _int(self, "lot_size", 1, "None or ")
         for name in ("data", "model", "portfolio", "feature_set"):
+            if name == "feature_set" and self.feature_set is None and self.expressions:
+                continue  # expressions alone
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise StrategyError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
+                also = " (None only with expressions)" if name == "feature_set" else ""
+                raise StrategyError(f"{name} must be a non-empty string{also}, got {getattr(self, name)!r}")
+        self.expression_program()  # every expression parses and reads no future row, before any data loads
         for name in ("model_params", "portfolio_params"):
             if not isinstance(getattr(self, name), dict):
                 raise StrategyError(f"{name} must be a dict of parameters, e.g. {{'k': 10}}; got "
@@ -169,6 +174,12 @@ class Strategy:
                                        or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
                                                   and s >= 0 for s in self.seeds)):
             raise StrategyError(f"seeds must be None or a non-empty list of ints >= 0, got {self.seeds!r}")
+
+    def expression_program(self):
+        """The strategy's ``expressions``, parsed and checked (``features.expr_engine.Program``)."""
+        from .features.expr_engine import compile_expressions
+
+        return compile_expressions(self.expressions, where=f"{type(self).__name__}.expressions")
 
     # ---- hooks a strategy may override ----------------------------------------------------
     def universe(self, panel) -> np.ndarray:

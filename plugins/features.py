@@ -1,4 +1,5 @@
-"""Built-in feature sets: ``columns`` (the data's factor columns), ``raw`` (Alpha360-like) and ``classic``.
+"""Built-in feature sets: ``columns`` (the data's factor columns), ``raw`` (Alpha360-like), ``classic`` and
+``alpha158`` (Qlib's Alpha158 as factor expressions, in plugins/alpha158.py; docs/factors.md).
 
 ``raw``: log close, open, high and low relative to the window's last close, and log
 volume relative to its last volume: Qlib's Alpha360 ($close/$close_t, ...) in log
@@ -106,3 +107,4 @@ def register_features(register):
     register("columns", columns)
     register("raw", raw)
     register("classic", classic)
+    register("alpha158", "seqalpha.builtin_plugins.alpha158:alpha158")  # Qlib's Alpha158, as expressions

@@ -11,7 +11,8 @@ Model (per asset i, day t):
 * ``noise_1..noise_k``: pure noise factors; ``mkt_beta``: each asset's beta (constant).
 * Some assets list late and some delist early (NaN outside their life).
 
-Options (``synthetic?assets=60&days=700&seed=0&lag=20&strength=0.3``) size and seed it.
+Options (``synthetic?assets=60&days=700&seed=0&lag=20&strength=0.3``) size and seed it; ``ohlc=1`` adds
+``open``, ``high`` and ``low`` made from the close (for K-bar factors such as Alpha158's).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from seqalpha.data import DataError, Panel
 from seqalpha.hookspecs import hookimpl
 
 DEFAULTS = {"assets": 60, "days": 700, "seed": 0, "lag": 20, "strength": 0.3, "noise_factors": 3,
-            "sigma": 0.02, "late_frac": 0.15, "delist_frac": 0.1, "start": "2018-01-01", "form": "lag"}
+            "sigma": 0.02, "late_frac": 0.15, "delist_frac": 0.1, "start": "2018-01-01", "form": "lag", "ohlc": 0}
 
 
 def make_synthetic_panel(assets: int = 60, days: int = 700, seed: int = 0, lag: int = 20, strength: float = 0.3,
@@ -122,12 +123,31 @@ def make_mixed_panel(assets: int, days: int, seed: int, strength: float, sigma: 
                        "oracle_rank_ic": float(np.nanmean(ics))})
 
 
+def with_ohlc(panel: Panel, seed: int, sigma: float = 0.02) -> Panel:
+    """The panel with ``open``, ``high`` and ``low`` made from its close (a separate seeded stream, so every other
+    field is unchanged): open near the previous close, high and low beyond both (K-bar factors need them)."""
+    rng = np.random.default_rng([seed, 7])
+    close = panel.close
+    prev = np.vstack([close[:1], close[:-1]])
+    prev = np.where(np.isfinite(prev), prev, close)
+    z = np.abs(rng.standard_normal((3, *close.shape)))
+    open_ = prev * np.exp(0.5 * sigma * (rng.standard_normal(close.shape)))
+    high = np.maximum(open_, close) * (1 + 0.5 * sigma * z[0])
+    low = np.minimum(open_, close) * (1 - 0.5 * sigma * z[1])
+    values = np.concatenate([panel.values, np.stack([open_, high, low], axis=-1)], axis=2)
+    return Panel(dates=panel.dates, assets=panel.assets, fields=(*panel.fields, "open", "high", "low"), values=values,
+                 name=panel.name, universe=panel.universe, benchmark=panel.benchmark, meta=panel.meta)
+
+
 def load_synthetic(location: str, options: dict[str, str]) -> Panel:
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise DataError(f"synthetic: unknown option(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     kwargs = {k: type(DEFAULTS[k])(v) for k, v in options.items()}
-    return make_synthetic_panel(**kwargs)
+    ohlc = kwargs.pop("ohlc", 0)
+    panel = make_synthetic_panel(**kwargs)
+    return with_ohlc(panel, kwargs.get("seed", DEFAULTS["seed"]), kwargs.get("sigma", DEFAULTS["sigma"])) if ohlc \
+        else panel
 
 
 @hookimpl

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backtest.dataset import select_factors
+from ..backtest.dataset import build_features
 from ..features import FeatureSet, forward_returns
+from ..features.expr_engine import compile_expressions
 from ..model import Model, as_model
 from ..strategy import Strategy
 
@@ -33,14 +34,15 @@ def with_canary(strategy_cls: type[Strategy], kind: str, feature_sets) -> type[S
 
     class Canary(strategy_cls):
         factors = None
+        expressions = {}  # the user's are in its features below
         model = "audit_canary"
         model_params = {}
 
         def features(self, panel):
-            own = strategy_cls.features(self, panel)
-            if own is None:
-                own = feature_sets.get(self.feature_set).factory(panel)
-            own = select_factors(own, strategy_cls.factors, self.feature_set)
+            own = build_features(self, panel, feature_sets, np.asarray(self.universe(panel), dtype=bool),
+                                 strategy_cls.factors, features=lambda p: strategy_cls.features(self, p),
+                                 program=compile_expressions(strategy_cls.expressions,
+                                                             f"{strategy_cls.__name__}.expressions"))
             close = panel.close.astype(np.float64)
             if kind == "tomorrow":
                 canary = np.full(close.shape, np.nan)

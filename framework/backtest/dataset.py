@@ -55,13 +55,7 @@ class Dataset:
         universe = np.asarray(strategy.universe(panel), dtype=bool)
         if universe.shape != panel.close.shape:
             raise StrategyError(f"universe() returned shape {universe.shape}, expected {panel.close.shape}")
-        fs = strategy.features(panel)
-        source = f"{type(strategy).__name__}.features()"
-        if fs is None:
-            fs = feature_sets.get(strategy.feature_set).factory(panel)
-            source = f"feature set {strategy.feature_set!r}"
-        check_feature_shape(fs, panel, source)
-        fs = select_factors(fs, strategy.factors, strategy.feature_set)
+        fs = build_features(strategy, panel, feature_sets, universe, strategy.factors)
         empty = [n for k, n in enumerate(fs.names) if not np.isfinite(fs.values[:, :, k]).any()]
         if empty:  # it would be zero-filled: a model input that says nothing, without a word
             raise DataError(f"data {panel.name!r}: feature(s) {empty} have no value on any date (all NaN); leave "
@@ -136,6 +130,54 @@ class Dataset:
             aux_targets = np.stack([per_date(aux_labels[:, k], t) for k in range(len(aux_horizons))], axis=1)
         return SampleSet(self.features, self.window, t.astype(np.int64), i.astype(np.int64), labels, targets, transform,
                          aux_labels, aux_targets)
+
+
+def build_features(strategy: Strategy, panel: Panel, feature_sets: Registry, universe: np.ndarray | None,
+                   factors: list[str] | None, features=None, program=None) -> FeatureSet:
+    """The strategy's features: its ``features()`` or its ``feature_set``, then its ``expressions`` added, then
+    ``factors`` kept (docs/factors.md). A feature set written as expressions (``alpha158``) is evaluated together
+    with the strategy's, so shared subexpressions are computed once and only the kept factors are computed.
+    ``features`` and ``program`` replace the strategy's ``features`` hook and its parsed ``expressions`` (the
+    audit's canary wraps a user's strategy)."""
+    from ..features.expr_engine import compile_expressions, evaluate
+
+    program = program if program is not None else strategy.expression_program()
+    where = program.where
+    fs = (features or strategy.features)(panel)
+    source = f"{type(strategy).__name__}.features()"
+    if fs is None and strategy.feature_set is not None:
+        factory = feature_sets.get(strategy.feature_set).factory
+        expressions_for = getattr(factory, "expressions_for", None)
+        if expressions_for is not None:  # the set's expressions and the strategy's, evaluated as one program
+            own = expressions_for(panel)
+            clash = [n for n in program.names if n in own]
+            if clash:
+                raise StrategyError(f"{where}: {clash} already name(s) of feature set {strategy.feature_set!r}; "
+                                    "pick other names")
+            merged = compile_expressions({**own, **dict(zip(program.names, program.texts))}, where)
+            if factors:
+                missing = [n for n in factors if n not in merged.names]
+                if missing:
+                    raise StrategyError(f"factors {missing} not in feature set {strategy.feature_set!r} or "
+                                        f"{where}: {list(merged.names)}")
+                merged = merged.subset(list(factors))
+            return evaluate(merged, panel, universe)
+        fs = factory(panel)
+        source = f"feature set {strategy.feature_set!r}"
+    if fs is not None:
+        check_feature_shape(fs, panel, source)
+    if program.names:
+        ex = evaluate(program, panel, universe)
+        if fs is None:
+            fs = ex
+        else:
+            clash = [n for n in program.names if n in fs.names]
+            if clash:
+                raise StrategyError(f"{where}: {clash} already name(s) of {source}; pick other names")
+            fs = FeatureSet(np.concatenate([fs.values.astype(np.float32, copy=False), ex.values], axis=2),
+                            [*fs.names, *ex.names], [*fs.reference, *([-1] * len(ex.names))])
+    return select_factors(fs, factors, strategy.feature_set if not program.names else
+                          f"{strategy.feature_set} + {where}")
 
 
 def check_feature_shape(fs: FeatureSet, panel: Panel, source: str) -> None:

@@ -95,7 +95,8 @@ def _run(run: ResolvedRun, data, out, hook, progress: Progress, resume: bool, ru
         progress.log(f"loading data {data if isinstance(data, str) else data.name}")
         panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
         dataset = Dataset.build(strategy, panel, registries.features)
-        run = run.with_data(panel, dataset.feature_names)
+        run = run.with_data(panel, dataset.feature_names,
+                            universe=dataset.universe if strategy.expression_program().cross_sectional else None)
     calendar = WalkForward.of(strategy, panel.dates)
     trainer = Trainer(run, dataset, cache, progress)
 

@@ -117,11 +117,11 @@ class _Builder:
             raise self.fail("'and' / 'or' are not operators here; write (a) & (b), (a) | (b)")
         if isinstance(e, ast.Call):
             return self.call(e)
-        raise self.fail(f"{ast.unparse(e)!r} is not an expression Qlib understands")
+        raise self.fail(f"{_text(e)!r} is not an expression Qlib understands")
 
     def call(self, e: ast.Call) -> Node:
         if not isinstance(e.func, ast.Name) or e.func.id.startswith(_PREFIX):
-            raise self.fail(f"{ast.unparse(e.func)!r} is not an operator")
+            raise self.fail(f"{_text(e.func)!r} is not an operator")
         op = e.func.id
         if op not in SIGNATURES or op == "Neg":
             raise self.fail(f"unknown operator {op!r}.{did_you_mean(op, _OPERATORS)} Operators: "
@@ -147,8 +147,8 @@ class _Builder:
         try:
             value = ast.literal_eval(arg)
         except ValueError:
-            raise self.fail(f"{op}'s {_KIND_NAMES[kind]} must be a number, got {ast.unparse(arg)!r}") from None
-        text = ast.unparse(call)
+            raise self.fail(f"{op}'s {_KIND_NAMES[kind]} must be a number, got {_text(arg)!r}") from None
+        text = _text(call)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(f"{op}'s {_KIND_NAMES[kind]} must be a number, got {value!r}")
         if kind == "q":
@@ -166,6 +166,11 @@ class _Builder:
                 raise self.fail(f"{text}: the {_KIND_NAMES[kind]} must be a whole number of bars, got {value!r}")
             value = int(value)
         return value
+
+
+def _text(e: ast.AST) -> str:
+    """An ast node as the user wrote it ($fields restored)."""
+    return ast.unparse(e).replace(_PREFIX, "$")
 
 
 _KIND_NAMES = {"x": "expression", "n": "window", "ref": "offset", "q": "quantile", "span": "span"}
