@@ -223,8 +223,10 @@ def _feature_block(strategy: Strategy, panel: Panel, feature_sets: Registry, uni
     try:
         values = writer.values if writer else np.empty(shape, dtype=np.float32)
         observed = writer.observed if writer else np.empty((T, N), dtype=bool)
+        staging = writer.staging() if writer is not None and isinstance(fs, LazyFeatureSet) else None
         empty = prepare_features(fs, columns, listed, strategy.normalize, strategy.clip, values, observed,
-                                 writer.checksum if writer else None)
+                                 writer.checksum if writer else None, staging)
+        del staging
         del fs
         if empty:  # it would be zero-filled: a model input that says nothing, without a word
             raise DataError(f"data {panel.name!r}: feature(s) {[names[k] for k in empty]} have no value on any "

@@ -20,6 +20,7 @@ bit, another key's file) raises ``EntryDamaged`` and is never read.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import struct
@@ -92,8 +93,7 @@ class EntryWriter:
         self.tmp = Path(tmp)
         try:
             os.fchmod(fd, 0o666 & ~current_umask())
-            with contextlib.suppress(OSError, AttributeError):  # not every file system reserves space
-                os.posix_fallocate(fd, 0, self.head["trailer_offset"] + ALIGN)
+            _reserve(fd, self.head["trailer_offset"] + ALIGN)
             os.ftruncate(fd, self.head["trailer_offset"])
             os.pwrite(fd, self.header, 0)
         except BaseException:
@@ -104,6 +104,17 @@ class EntryWriter:
         self.values = np.memmap(self.tmp, dtype="<f4", mode="r+", offset=self.head["values_offset"], shape=shape)
         self.observed = np.memmap(self.tmp, dtype=np.bool_, mode="r+", offset=self.head["observed_offset"],
                                   shape=(T, N))
+
+    def staging(self) -> np.ndarray:
+        """A (T, N, F) view of a feature-major (F, T, N) float32 map in an unnamed temporary file of the same folder
+        (gone when unmapped, or when the process dies): where a source that writes whole features puts raw values."""
+        T, N, F = self.values.shape
+        fh = tempfile.TemporaryFile(dir=self.path.parent, prefix=".staging-")
+        _reserve(fh.fileno(), max(1, T * N * F * 4))
+        os.ftruncate(fh.fileno(), max(1, T * N * F * 4))
+        feature_major = np.memmap(fh, dtype="<f4", mode="r+", shape=(F, T, N))
+        fh.close()  # the map keeps the file
+        return feature_major.transpose(1, 2, 0)
 
     def checksum(self, a: int, b: int, block: np.ndarray) -> None:
         """Record the crc32 of dates a..b-1 of the finished values (``block`` holds exactly those bytes)."""
@@ -135,6 +146,18 @@ class EntryWriter:
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             self.tmp.unlink()
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Reserve ``size`` bytes on disk (a full disk is an OSError here, not a SIGBUS inside the map); file systems
+    that cannot reserve space are written without."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise
+    except AttributeError:
+        pass
 
 
 def _entry(path: Path, head: dict, shape) -> FeatureEntry:
