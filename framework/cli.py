@@ -156,14 +156,18 @@ def cmd_compare(args) -> int:
 
 
 def cmd_cache(args) -> int:
+    from .features.store import FOLDER, FeatureStore
     from .model import ModelCache
     from .model.cache import CacheError
 
     cache = ModelCache()
+    store = FeatureStore(cache.root / FOLDER)
     if args.clear or args.older_than is not None:
         doomed = cache.stale(args.older_than)  # refuses a negative age, or a folder that may not be a cache
-        what = f"{len(doomed)} model(s), {sum(p.stat().st_size for p in doomed) / 2**20:.1f} MiB, from {cache.root}"
-        if doomed and not args.yes:
+        features = store.stale(args.older_than)  # refuses a features/ folder that may not be a store
+        size = sum(p.stat().st_size for p in [*doomed, *features]) / 2**20
+        what = f"{len(doomed)} model(s) and {len(features)} feature entr(ies), {size:.1f} MiB, from {cache.root}"
+        if (doomed or features) and not args.yes:
             if not sys.stdin.isatty():
                 raise CacheError(f"not deleting {what} without confirmation (not a terminal): add --yes")
             if input(f"delete {what}? [y/N] ").strip().lower() not in ("y", "yes"):
@@ -171,10 +175,18 @@ def cmd_cache(args) -> int:
                 return 0
         files, size = cache.delete(doomed)
         print(f"removed {files} model(s), {size / 2**20:.1f} MiB, from {cache.root}")
+        files, size = store.delete(features)
+        print(f"removed {files} feature entr(ies), {size / 2**20:.1f} MiB, from {store.root}")
     entries = cache.entries()
     size = sum(p.stat().st_size for p in entries)
     print(f"model cache {cache.root}: {len(entries)} model(s), {size / 2**20:.1f} MiB "
           f"(location: $SEQALPHA_CACHE_DIR, else ~/.cache/seqalpha/models)")
+    stored = store.entries()
+    size = sum(p.stat().st_size for p in stored)
+    print(f"feature store {store.root}: {len(stored)} entr(ies), {size / 2**20:.1f} MiB")
+    if getattr(args, "list", False):
+        for path in stored:
+            print(f"  {path.name[:-len('.features')]}  {path.stat().st_size / 2**20:.1f} MiB")
     return 0
 
 
@@ -256,11 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--strategy", help="which Strategy class, when the file defines several")
     audit.add_argument("--plugins-dir", help="a folder of .py files with @hookimpl functions to load for the audit")
     audit.set_defaults(func=cmd_audit)
-    cache = sub.add_parser("cache", help="show the model cache's size; --clear or --older-than DAYS to prune it "
-                                         "(asks first on a terminal; --yes elsewhere)")
-    cache.add_argument("--clear", action="store_true", help="remove every cached model")
-    cache.add_argument("--older-than", type=float, metavar="DAYS", help="remove models not used for DAYS days (>= 0)")
+    cache = sub.add_parser("cache", help="show the model cache's and the feature store's sizes; --clear or "
+                                         "--older-than DAYS to prune them (asks first on a terminal; --yes elsewhere)")
+    cache.add_argument("--clear", action="store_true", help="remove every cached model and stored feature entry")
+    cache.add_argument("--older-than", type=float, metavar="DAYS",
+                       help="remove models and feature entries not used for DAYS days (>= 0)")
     cache.add_argument("--yes", "-y", action="store_true", help="delete without asking (needed off a terminal)")
+    cache.add_argument("--list", action="store_true", help="also list the feature store's entries (key, size)")
     cache.set_defaults(func=cmd_cache)
     listing = sub.add_parser("plugins", help="list plugins and what each registered")
     listing.add_argument("--plugins-dir", help="also load the .py plugin files of this folder")

@@ -1,6 +1,6 @@
 """``seqalpha.feature_sets.FeatureSet``, the name strategies' own ``features()`` import: it lives in
 ``seqalpha.features.sets``."""
 
-from .features.sets import FeatureSet, WindowTransform
+from .features.sets import FeatureSet, LazyFeatureSet, WindowTransform
 
-__all__ = ["FeatureSet", "WindowTransform"]
+__all__ = ["FeatureSet", "LazyFeatureSet", "WindowTransform"]

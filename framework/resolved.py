@@ -60,6 +60,7 @@ class ResolvedRun:
     code: dict = _identity(default_factory=dict)  # {"strategy": sha256, "model": sha256}: source, not paths
     cache: bool = _recorded(default=True)  # the strategy's cache setting
     cache_dir: str | None = _recorded(default=None)  # the model cache folder used (absolute), None without one
+    feature_key: str | None = _recorded(default=None)  # the feature store's entry (features/KK/KEY.features), if any
     strategy_file: str | None = _recorded(default=None)
     plugin_files: tuple = _recorded(default=())  # --plugins-dir files loaded for this run (absolute paths)
     versions: dict = _recorded(default_factory=dict)  # seqalpha, numpy, pandas, torch, vectorbt
@@ -95,9 +96,11 @@ class ResolvedRun:
         return out
 
     # ---- after the data is loaded ---------------------------------------------------------------
-    def with_data(self, panel, feature_names: list[str], universe=None) -> ResolvedRun:
-        """This run with the loaded panel's digest and the built feature names; ``universe`` (the strategy's
-        (T, N) mask, given when a cross-sectional expression ranks within it) enters as its digest."""
+    def with_data(self, panel, feature_names: list[str], digest: str | None = None,
+                  feature_key: str | None = None, universe=None) -> ResolvedRun:
+        """This run with the loaded panel's digest (``digest`` when already taken), the built feature names, the
+        feature store's key of its features (None when they were computed in memory) and, when a cross-sectional
+        expression ranks within the strategy's (T, N) ``universe`` mask, that mask's digest."""
         features = {**self.features, "names": list(feature_names)}
         if universe is not None:
             import numpy as np
@@ -107,7 +110,8 @@ class ResolvedRun:
             h = hashlib.sha256()
             hash_arrays(h, np.asarray(universe, dtype=bool))
             features["universe"] = h.hexdigest()
-        return dataclasses.replace(self, data_digest=panel_digest(panel), features=features)
+        return dataclasses.replace(self, data_digest=digest or panel_digest(panel), feature_key=feature_key,
+                                   features=features)
 
     @property
     def model_entry(self):

@@ -11,8 +11,14 @@ Model (per asset i, day t):
 * ``noise_1..noise_k``: pure noise factors; ``mkt_beta``: each asset's beta (constant).
 * Some assets list late and some delist early (NaN outside their life).
 
-Options (``synthetic?assets=60&days=700&seed=0&lag=20&strength=0.3``) size and seed it; ``ohlc=1`` adds
-``open``, ``high`` and ``low`` made from the close (for K-bar factors such as Alpha158's).
+* ``ohlc=1`` adds ``open``, ``high`` and ``low`` (off by default, so existing panels keep their fields): the
+  open is the close moved back by an intraday return ~ N(0, sigma / 2), the high and low lie above the larger
+  and below the smaller of open and close by |N(0, sigma / 2)|; drawn from their own random stream (seed
+  ``[seed, 1]``), so every other field is the same with or without them, and missing wherever the close is.
+
+Options (``synthetic?assets=60&days=700&seed=0&lag=20&strength=0.3&ohlc=1``) size and seed it. Fields are built
+one at a time into the panel's array, so a large panel (3,000 assets x 5,000 days) needs little more memory than
+the panel itself.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ DEFAULTS = {"assets": 60, "days": 700, "seed": 0, "lag": 20, "strength": 0.3, "n
 
 def make_synthetic_panel(assets: int = 60, days: int = 700, seed: int = 0, lag: int = 20, strength: float = 0.3,
                          noise_factors: int = 3, sigma: float = 0.02, late_frac: float = 0.15,
-                         delist_frac: float = 0.1, start: str = "2018-01-01", form: str = "lag") -> Panel:
+                         delist_frac: float = 0.1, start: str = "2018-01-01", form: str = "lag", ohlc: int = 0) -> Panel:
     """Generate the documented synthetic panel (see module docstring); same arguments, same panel."""
     if form == "mixed":
         return make_mixed_panel(assets, days, seed, strength, sigma, late_frac, delist_frac, start)
@@ -37,23 +43,44 @@ def make_synthetic_panel(assets: int = 60, days: int = 700, seed: int = 0, lag: 
         raise DataError(f"synthetic: form must be 'lag' or 'mixed', got {form!r}")
     if assets < 2 or days < lag + 10:
         raise DataError(f"synthetic: need assets >= 2 and days >= lag + 10 (got assets={assets}, days={days}, lag={lag})")
+    if ohlc not in (0, 1):
+        raise DataError(f"synthetic: ohlc must be 0 or 1, got {ohlc!r}")
     rng = np.random.default_rng(seed)
     T, N = days, assets
+    fields = ["close", "volume", "signal", "trend", "mkt_beta"] + [f"noise_{k + 1}" for k in range(noise_factors)]
+    fields += ["open", "high", "low"] if ohlc else []
+    values = np.empty((T, N, len(fields)))  # each field rounded to float32 (as model inputs are), kept in float64
+
+    def put(name: str, col: np.ndarray) -> None:
+        values[:, :, fields.index(name)] = np.asarray(col, dtype=np.float32)
+
     z = rng.standard_normal((T, N))
     market = 0.0003 + 0.01 * rng.standard_normal(T)
     beta = rng.uniform(0.6, 1.4, N)
     eps = rng.standard_normal((T, N))
-    ret = np.zeros((T, N))
-    lagged = np.zeros((T, N))
-    lagged[lag:] = z[: T - lag]  # z[t - lag] at row t
-    ret[1:] = beta * market[1:, None] + strength * sigma * lagged[1:] + sigma * eps[1:]
-    close = 10.0 * np.exp(np.cumsum(np.log1p(ret), axis=0)) * rng.uniform(0.5, 5, N)
-    volume = rng.lognormal(12, 0.5, (T, N))
-    trend = pd.DataFrame(z).rolling(20, min_periods=1).mean().to_numpy()
-    fields = ["close", "volume", "signal", "trend", "mkt_beta"] + [f"noise_{k + 1}" for k in range(noise_factors)]
-    cols = [close, volume, z, trend, np.broadcast_to(beta, (T, N))]
-    cols += [rng.standard_normal((T, N)) for _ in range(noise_factors)]
-    values = np.stack(cols, axis=-1).astype(np.float32)
+    # r[t] = beta * m[t] + strength * sigma * z[t - lag] + sigma * e[t], summed in this order, in place
+    ret = beta * market[:, None]
+    ret[lag:] += strength * sigma * z[: T - lag]
+    eps *= sigma
+    ret += eps
+    del eps
+    ret[0] = 0.0
+    close = np.log1p(ret, out=ret)
+    np.cumsum(close, axis=0, out=close)
+    np.exp(close, out=close)
+    close *= 10.0
+    close *= rng.uniform(0.5, 5, N)
+    put("close", close)
+    put("volume", rng.lognormal(12, 0.5, (T, N)))
+    put("signal", z)
+    put("trend", pd.DataFrame(z).rolling(20, min_periods=1).mean().to_numpy())
+    del z
+    put("mkt_beta", np.broadcast_to(beta, (T, N)))
+    for k in range(noise_factors):
+        put(f"noise_{k + 1}", rng.standard_normal((T, N)))
+    if ohlc:
+        add_ohlc(values, close, fields, np.random.default_rng([seed, 1]), sigma)
+    del close
     # Late listings and early delistings.
     n_late, n_delist = int(N * late_frac), int(N * delist_frac)
     order = rng.permutation(N)
@@ -65,6 +92,25 @@ def make_synthetic_panel(assets: int = 60, days: int = 700, seed: int = 0, lag: 
     assets_ids = [f"S{i:04d}" for i in range(N)]
     return Panel(dates=dates, assets=assets_ids, fields=tuple(fields), values=values, name="synthetic",
                  meta={"planted_lag": lag, "strength": strength, "seed": seed})
+
+
+def add_ohlc(values: np.ndarray, close: np.ndarray, fields: list[str], rng: np.random.Generator,
+             sigma: float) -> None:
+    """Fill the open, high and low fields of ``values`` from ``close`` (see the module's docstring)."""
+    scale = sigma / 2
+    step = rng.standard_normal(close.shape)
+    step *= scale
+    np.exp(step, out=step)
+    opened = close / step  # the close moved back by the intraday return
+    values[:, :, fields.index("open")] = opened.astype(np.float32)
+    step = np.abs(rng.standard_normal(close.shape), out=step)
+    step *= scale
+    np.exp(step, out=step)
+    values[:, :, fields.index("high")] = (np.maximum(opened, close) * step).astype(np.float32)
+    step = np.abs(rng.standard_normal(close.shape), out=step)
+    step *= -scale
+    np.exp(step, out=step)
+    values[:, :, fields.index("low")] = (np.minimum(opened, close) * step).astype(np.float32)
 
 
 MIXED_LAG, MIXED_MA = 15, 20
@@ -123,31 +169,12 @@ def make_mixed_panel(assets: int, days: int, seed: int, strength: float, sigma: 
                        "oracle_rank_ic": float(np.nanmean(ics))})
 
 
-def with_ohlc(panel: Panel, seed: int, sigma: float = 0.02) -> Panel:
-    """The panel with ``open``, ``high`` and ``low`` made from its close (a separate seeded stream, so every other
-    field is unchanged): open near the previous close, high and low beyond both (K-bar factors need them)."""
-    rng = np.random.default_rng([seed, 7])
-    close = panel.close
-    prev = np.vstack([close[:1], close[:-1]])
-    prev = np.where(np.isfinite(prev), prev, close)
-    z = np.abs(rng.standard_normal((3, *close.shape)))
-    open_ = prev * np.exp(0.5 * sigma * (rng.standard_normal(close.shape)))
-    high = np.maximum(open_, close) * (1 + 0.5 * sigma * z[0])
-    low = np.minimum(open_, close) * (1 - 0.5 * sigma * z[1])
-    values = np.concatenate([panel.values, np.stack([open_, high, low], axis=-1)], axis=2)
-    return Panel(dates=panel.dates, assets=panel.assets, fields=(*panel.fields, "open", "high", "low"), values=values,
-                 name=panel.name, universe=panel.universe, benchmark=panel.benchmark, meta=panel.meta)
-
-
 def load_synthetic(location: str, options: dict[str, str]) -> Panel:
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise DataError(f"synthetic: unknown option(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     kwargs = {k: type(DEFAULTS[k])(v) for k, v in options.items()}
-    ohlc = kwargs.pop("ohlc", 0)
-    panel = make_synthetic_panel(**kwargs)
-    return with_ohlc(panel, kwargs.get("seed", DEFAULTS["seed"]), kwargs.get("sigma", DEFAULTS["sigma"])) if ohlc \
-        else panel
+    return make_synthetic_panel(**kwargs)
 
 
 @hookimpl

@@ -14,16 +14,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data import DataError, Panel
+from ..errors import SeqalphaError
 from ..features import (
     FeatureSet,
+    LazyFeatureSet,
     WindowTransform,
     check_window,
-    cross_sectional_normalize,
     excess_labels,
     history_count,
     rank_by_date,
     zscore_by_date,
 )
+from ..features.prepare import block_rows, prepare_features
+from ..features.store import FeatureStore, feature_key
 from ..model import SampleSet
 from ..registry import Registry
 from ..strategy import Strategy, StrategyError
@@ -33,7 +36,8 @@ from ..strategy import Strategy, StrategyError
 class Dataset:
     panel: Panel
     window: int
-    features: np.ndarray  # (T, N, F) float32: per-date normalised, or raw (NaN = missing) for a window transform
+    features: np.ndarray  # (T, N, F) float32: per-date normalised, or raw (NaN = missing) for a window transform;
+    #                       a read-only view into the feature store's memory map when the run has a store
     feature_names: list[str]
     base_transform: WindowTransform | None  # window-relative differences (normalize "robust"/None); None: none
     universe: np.ndarray  # (T, N) bool, the strategy's point-in-time universe
@@ -46,41 +50,37 @@ class Dataset:
     seed: int
     benchmark: np.ndarray | None = None  # benchmark prices, when the strategy names one (labels are then net of it)
     observed: np.ndarray | None = None  # (T, N) bool: some feature has a finite raw value (before zero-filling)
+    feature_key: str | None = None  # the feature store's key of ``features`` (None: computed in memory, not stored)
+    data_digest: str | None = None  # the panel's sha256 when the store needed it (resolved.panel_digest)
     _aux: dict = field(default_factory=dict, compare=False, repr=False)  # labels at other horizons, made on demand
 
     @classmethod
-    def build(cls, strategy: Strategy, panel: Panel, feature_sets: Registry) -> Dataset:
+    def build(cls, strategy: Strategy, panel: Panel, feature_sets: Registry, store: FeatureStore | None = None,
+              definitions: dict | None = None, panel_digest: str | None = None) -> Dataset:
+        """The strategy's Dataset on ``panel``. With a ``store`` (features/store.py) the feature block is read from
+        it when an entry of the same key exists (checked at first open), else computed straight into a new entry's
+        memory map; without one it is computed in memory. Both hold the same bits. ``definitions`` (the resolved
+        run's ``features``) and ``panel_digest`` (the panel's sha256, when known) enter the store's key."""
         L, h = strategy.window, strategy.horizon
         check_window(L, h, len(panel.dates))
         universe = np.asarray(strategy.universe(panel), dtype=bool)
         if universe.shape != panel.close.shape:
             raise StrategyError(f"universe() returned shape {universe.shape}, expected {panel.close.shape}")
-        fs = build_features(strategy, panel, feature_sets, universe, strategy.factors)
-        empty = [n for k, n in enumerate(fs.names) if not np.isfinite(fs.values[:, :, k]).any()]
-        if empty:  # it would be zero-filled: a model input that says nothing, without a word
-            raise DataError(f"data {panel.name!r}: feature(s) {empty} have no value on any date (all NaN); leave "
-                            f"them out with factors=[...] or fix the data")
-        if strategy.normalize in ("zscore", "rank") and fs.window_relative:
-            raise StrategyError(f"feature set {strategy.feature_set!r} is window-relative: use normalize='robust' "
-                                f"(fitted on each training window) or None, not {strategy.normalize!r}")
-        if strategy.normalize in ("zscore", "rank"):
-            features = cross_sectional_normalize(fs.values, panel.listed(), strategy.normalize, strategy.clip)
-            base = None
-        else:  # raw values; window-relative differences and robust scaling happen per gathered batch
-            features = np.where(panel.listed()[:, :, None], fs.values, np.nan).astype(np.float32)
-            base = WindowTransform(fs.reference, clip=strategy.clip)
+        listed = panel.listed()
+        block = _feature_block(strategy, panel, feature_sets, universe, listed, store, definitions, panel_digest)
         if strategy.execution == "open" and not panel.has("open"):
             raise StrategyError(f"execution='open' but data {panel.name!r} has no 'open' field")
         exec_price = panel.field("open") if strategy.execution == "open" else panel.close
         bench = benchmark_prices(strategy, panel)
         labels = excess_labels(exec_price, h, universe, bench)
-        sampleable = universe & (history_count(panel.listed(), L) >= math.ceil(L / 2))
+        sampleable = universe & (history_count(listed, L) >= math.ceil(L / 2))
         sampleable[: L - 1] = False
-        observed = np.isfinite(fs.values).any(axis=2) & panel.listed()
-        return cls(panel=panel, window=L, features=features, feature_names=list(fs.names), base_transform=base,
+        return cls(panel=panel, window=L, features=block.values, feature_names=list(block.names),
+                   base_transform=None if strategy.normalize in ("zscore", "rank") else WindowTransform(
+                       block.reference, clip=strategy.clip),
                    universe=universe, exec_price=exec_price, labels=labels, sampleable=sampleable,
                    target=strategy.target, normalize=strategy.normalize, clip=strategy.clip, seed=strategy.seed,
-                   benchmark=bench, observed=observed)
+                   benchmark=bench, observed=block.observed, feature_key=block.key, data_digest=block.data_digest)
 
     def window_has_values(self, t: np.ndarray, i: np.ndarray) -> np.ndarray:
         """bool per sample (t, i): its window t-L+1..t holds at least one finite raw feature value. A window
@@ -99,10 +99,11 @@ class Dataset:
         (step, feature) fitted on (up to ``max_windows`` of) those training windows only; else the base one."""
         if self.normalize != "robust" or len(train_dates) == 0:
             return self.base_transform
-        raw = self.samples(train_dates, transform=None, need_label=True)
+        t, i = np.nonzero(self._sample_mask(train_dates, True))  # the training samples, without their targets
         rng = np.random.default_rng(self.seed)
-        pick = np.sort(rng.choice(len(raw), min(max_windows, len(raw)), replace=False))
-        return WindowTransform.fit(raw.windows(pick), self.base_transform.reference.tolist(), self.clip)
+        pick = np.sort(rng.choice(len(t), min(max_windows, len(t)), replace=False))
+        raw = SampleSet(self.features, self.window, t[pick].astype(np.int64), i[pick].astype(np.int64))
+        return WindowTransform.fit(raw.windows(), self.base_transform.reference.tolist(), self.clip)
 
     def labels_at(self, horizon: int) -> np.ndarray:
         """(T, N) labels at another horizon (auxiliary heads), from the same execution prices and benchmark."""
@@ -110,17 +111,21 @@ class Dataset:
             self._aux[horizon] = excess_labels(self.exec_price, horizon, self.universe, self.benchmark)
         return self._aux[horizon]
 
-    def samples(self, dates: np.ndarray, transform: WindowTransform | None, need_label: bool,
-                aux_horizons: tuple[int, ...] = ()) -> SampleSet:
-        """Samples for the given date indices (every sampleable asset), with labels and per-date targets when
-        ``need_label`` (then only samples whose label, and every auxiliary label, is known)."""
+    def _sample_mask(self, dates: np.ndarray, need_label: bool, aux_horizons: tuple[int, ...] = ()) -> np.ndarray:
+        """(T, N) bool: the sampleable (t, i) of ``dates``, with known labels (at every horizon) when asked."""
         mask = np.zeros_like(self.sampleable)
         mask[dates] = self.sampleable[dates]
         if need_label:
             mask &= np.isfinite(self.labels)
             for h in aux_horizons:
                 mask &= np.isfinite(self.labels_at(h))
-        t, i = np.nonzero(mask)
+        return mask
+
+    def samples(self, dates: np.ndarray, transform: WindowTransform | None, need_label: bool,
+                aux_horizons: tuple[int, ...] = ()) -> SampleSet:
+        """Samples for the given date indices (every sampleable asset), with labels and per-date targets when
+        ``need_label`` (then only samples whose label, and every auxiliary label, is known)."""
+        t, i = np.nonzero(self._sample_mask(dates, need_label, aux_horizons))
         labels = self.labels[t, i]
         per_date = rank_by_date if self.target == "rank" else zscore_by_date
         targets = per_date(labels, t) if need_label else None
@@ -180,30 +185,142 @@ def build_features(strategy: Strategy, panel: Panel, feature_sets: Registry, uni
                           f"{strategy.feature_set} + {where}")
 
 
-def check_feature_shape(fs: FeatureSet, panel: Panel, source: str) -> None:
+def check_feature_shape(fs: FeatureSet | LazyFeatureSet, panel: Panel, source: str) -> None:
     """Refuse features that are not a FeatureSet of (dates, assets, features) on this panel, with both shapes."""
-    if not isinstance(fs, FeatureSet):
+    if not isinstance(fs, (FeatureSet, LazyFeatureSet)):
         raise StrategyError(f"{source} returned {type(fs).__name__}, expected a FeatureSet (values of shape "
                             f"(dates, assets, features), names) or None")
     expected = (len(panel.dates), len(panel.assets), len(fs.names))
-    if tuple(np.shape(fs.values)) != expected:
+    if tuple(fs.shape) != expected:
         raise StrategyError(f"{source} returned values of the wrong shape: expected {expected} (dates, assets, "
-                            f"features) for data {panel.name!r}, got {tuple(np.shape(fs.values))}")
+                            f"features) for data {panel.name!r}, got {tuple(fs.shape)}")
 
 
 def select_factors(fs: FeatureSet, names: list[str] | None, set_name: str) -> FeatureSet:
     """Keep only the listed features (strategy.factors), preserving window references."""
     if not names:
         return fs
-    missing = [n for n in names if n not in fs.names]
+    idx, names, ref = factor_columns(fs.names, fs.reference, names, set_name)
+    return FeatureSet(fs.values[:, :, idx], names, ref)
+
+
+def factor_columns(names: list[str], reference: list[int], wanted: list[str] | None,
+                   set_name: str) -> tuple[list[int], list[str], list[int]]:
+    """(columns, names, window references) of the features kept by ``strategy.factors`` (all when None)."""
+    if not wanted:
+        return list(range(len(names))), list(names), list(reference)
+    missing = [n for n in wanted if n not in names]
     if missing:
-        raise StrategyError(f"factors {missing} not in feature set {set_name!r}: {fs.names}")
-    idx = [fs.names.index(n) for n in names]
-    ref = [fs.reference[k] for k in idx]
+        raise StrategyError(f"factors {missing} not in feature set {set_name!r}: {names}")
+    idx = [names.index(n) for n in wanted]
+    ref = [reference[k] for k in idx]
     if any(r >= 0 and r not in idx for r in ref):
-        raise StrategyError(f"factors {names} drop a feature that others are relative to in {set_name!r}")
-    ref = [idx.index(r) if r >= 0 else -1 for r in ref]
-    return FeatureSet(fs.values[:, :, idx], list(names), ref)
+        raise StrategyError(f"factors {wanted} drop a feature that others are relative to in {set_name!r}")
+    return idx, list(wanted), [idx.index(r) if r >= 0 else -1 for r in ref]
+
+
+@dataclass(frozen=True)
+class FeatureBlock:
+    """The model-input features of a Dataset, from the store or computed in memory."""
+
+    values: np.ndarray
+    observed: np.ndarray
+    names: list[str]
+    reference: list[int]
+    key: str | None = None
+    data_digest: str | None = None
+
+
+def _feature_source(strategy: Strategy, panel: Panel, feature_sets: Registry,
+                    universe: np.ndarray) -> tuple[FeatureSet | LazyFeatureSet, str]:
+    """The strategy's features before ``factors`` picks among them (docs/factors.md). When they are all
+    expressions (its ``expressions``, with or without a set written as expressions such as ``alpha158``) they
+    come as a LazyFeatureSet that evaluates only the kept factors, one at a time, straight into the caller's
+    array (the feature store's map): the whole block is never held in float64, nor twice."""
+    from ..features.expr_engine import compile_expressions, evaluate
+
+    program = strategy.expression_program()
+    where = program.where
+    own = {}
+    if type(strategy).features is Strategy.features and strategy.feature_set is not None:
+        factory = feature_sets.get(strategy.feature_set).factory
+        expressions_for = getattr(factory, "expressions_for", None)
+        if expressions_for is None:
+            own = None
+        else:
+            own = expressions_for(panel)
+            clash = [n for n in program.names if n in own]
+            if clash:
+                raise StrategyError(f"{where}: {clash} already name(s) of feature set {strategy.feature_set!r}; "
+                                    "pick other names")
+    elif type(strategy).features is not Strategy.features or strategy.feature_set is not None:
+        own = None
+    if own is None:  # a strategy's own features() or a set computed in Python: in memory, expressions appended
+        fs = build_features(strategy, panel, feature_sets, universe, None)
+        return fs, (f"{type(strategy).__name__}.features()" if type(strategy).features is not Strategy.features
+                    else f"feature set {strategy.feature_set!r}")
+    merged = compile_expressions({**own, **dict(zip(program.names, program.texts))}, where)
+
+    def fill(out: np.ndarray, columns: list[int]) -> None:
+        evaluate(merged.subset([merged.names[c] for c in columns]), panel, universe, out=out)
+
+    T, N = panel.close.shape
+    source = f"feature set {strategy.feature_set!r}" if strategy.feature_set is not None else where
+    return LazyFeatureSet(list(merged.names), (T, N, len(merged.names)), fill), source
+
+
+def _feature_block(strategy: Strategy, panel: Panel, feature_sets: Registry, universe: np.ndarray,
+                   listed: np.ndarray, store: FeatureStore | None, definitions: dict | None,
+                   panel_digest: str | None) -> FeatureBlock:
+    """The feature block: the store's entry when it has this key, else computed (into a new entry with a store)."""
+    key = None
+    if store is not None:
+        from ..resolved import panel_digest as digest_of
+
+        panel_digest = panel_digest or digest_of(panel)
+        try:
+            factory = feature_sets.get(strategy.feature_set).factory
+        except SeqalphaError:  # a strategy whose own features() never falls back to the registry
+            if type(strategy).features is Strategy.features:
+                raise
+            factory = None
+        key = feature_key(strategy, panel_digest, universe, factory, definitions)
+        entry = store.get(key) if key is not None else None
+        if entry is not None:
+            _check_relative(strategy, entry.reference)
+            return FeatureBlock(entry.values, entry.observed, entry.names, entry.reference, key, panel_digest)
+    fs, source = _feature_source(strategy, panel, feature_sets, universe)
+    columns, names, reference = factor_columns(fs.names, fs.reference, strategy.factors, source)
+    _check_relative(strategy, reference)
+    T, N = listed.shape
+    shape = (T, N, len(names))
+    writer = store.writer(key, shape, names, reference, block_rows(N, len(names))) if key is not None else None
+    try:
+        values = writer.values if writer else np.empty(shape, dtype=np.float32)
+        observed = writer.observed if writer else np.empty((T, N), dtype=bool)
+        staging = writer.staging() if writer is not None and isinstance(fs, LazyFeatureSet) else None
+        empty = prepare_features(fs, columns, listed, strategy.normalize, strategy.clip, values, observed,
+                                 writer.checksum if writer else None, staging)
+        del staging
+        del fs
+        if empty:  # it would be zero-filled: a model input that says nothing, without a word
+            raise DataError(f"data {panel.name!r}: feature(s) {[names[k] for k in empty]} have no value on any "
+                            "date (all NaN); leave them out with factors=[...] or fix the data")
+        if writer is None:
+            return FeatureBlock(values, observed, names, reference, None, panel_digest)
+        del values, observed
+        entry = writer.publish()
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    return FeatureBlock(entry.values, entry.observed, entry.names, entry.reference, key, panel_digest)
+
+
+def _check_relative(strategy: Strategy, reference: list[int]) -> None:
+    if strategy.normalize in ("zscore", "rank") and any(r >= 0 for r in reference):
+        raise StrategyError(f"feature set {strategy.feature_set!r} is window-relative: use normalize='robust' "
+                            f"(fitted on each training window) or None, not {strategy.normalize!r}")
 
 
 def benchmark_prices(strategy: Strategy, panel: Panel) -> np.ndarray | None:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import engine, metrics
 from ..data import Panel, load_panel
+from ..features.store import store_for
 from ..model import ModelCache, unknown_params
 from ..plugins import Registries, run_manager
 from ..progress import Progress, Timer
@@ -94,8 +95,9 @@ def _run(run: ResolvedRun, data, out, hook, progress: Progress, resume: bool, ru
     with timer.phase("data"):
         progress.log(f"loading data {data if isinstance(data, str) else data.name}")
         panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
-        dataset = Dataset.build(strategy, panel, registries.features)
-        run = run.with_data(panel, dataset.feature_names,
+        store = store_for(run.cache, run.cache_dir) if cache is not None else None  # warned once: unwritable
+        dataset = Dataset.build(strategy, panel, registries.features, store, definitions=run.features)
+        run = run.with_data(panel, dataset.feature_names, dataset.data_digest, dataset.feature_key,
                             universe=dataset.universe if strategy.expression_program().cross_sectional else None)
     calendar = WalkForward.of(strategy, panel.dates)
     trainer = Trainer(run, dataset, cache, progress)

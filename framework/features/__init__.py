@@ -2,7 +2,7 @@
 
 from .labels import check_window, excess_labels, forward_returns, history_count
 from .normalize import cross_sectional_normalize, rank_by_date, zscore_by_date
-from .sets import FeatureSet, WindowTransform
+from .sets import FeatureSet, LazyFeatureSet, WindowTransform
 
-__all__ = ["FeatureSet", "WindowTransform", "check_window", "cross_sectional_normalize", "excess_labels",
+__all__ = ["FeatureSet", "LazyFeatureSet", "WindowTransform", "check_window", "cross_sectional_normalize", "excess_labels",
            "forward_returns", "history_count", "rank_by_date", "zscore_by_date"]

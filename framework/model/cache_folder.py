@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 from ..errors import SeqalphaError
+from ..features.store import FOLDER as STORE_FOLDER
+from ..features.store import is_store_file
 from .cache_entry import MAGIC as ENTRY_MAGIC
 
 ENTRY_SUFFIX = ".model"
@@ -63,6 +65,9 @@ class CacheFolder:
             rel = path.relative_to(self.root)
             if path.is_symlink():
                 return rel
+            if rel.parts[0] == STORE_FOLDER and (len(rel.parts) == 1 and path.is_dir()
+                                                 or is_store_file(Path(*rel.parts[1:]))):
+                continue  # the feature store's folder and entries (features/store.py)
             if path.is_dir():
                 if len(rel.parts) == 1 and _PREFIX.fullmatch(rel.name):
                     continue

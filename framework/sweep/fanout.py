@@ -56,6 +56,7 @@ def _resolve(task: FitTask) -> ResolvedRun:
 def _trainer(task: FitTask):
     from ..backtest.dataset import Dataset
     from ..backtest.trainer import Trainer
+    from ..features.store import store_for
     from ..model import ModelCache
     from ..progress import Progress
 
@@ -64,7 +65,8 @@ def _trainer(task: FitTask):
     panel = panel_for(data, type(run.instance), run.plugin_objects) if isinstance(data, str) else data
     key = (data if isinstance(data, str) else id(data), task.identity)
     if key not in _DATASETS:
-        _DATASETS[key] = Dataset.build(run.instance, panel, run.registries.features)
+        _DATASETS[key] = Dataset.build(run.instance, panel, run.registries.features,
+                                       store_for(run.cache, task.cache_dir), definitions=run.features)
     return Trainer(run, _DATASETS[key], ModelCache(task.cache_dir), Progress(False))
 
 
