@@ -179,10 +179,10 @@ def feature_key(strategy: Any, panel_digest: str, universe: np.ndarray, factory:
     None when a source it depends on cannot be read (then nothing is stored)."""
     from ..backtest import dataset as dataset_module
     from ..strategy import Strategy
-    from . import normalize, prepare, sets, store_file
+    from . import expr_engine, expr_kernels, expr_ops, expr_parse, normalize, prepare, sets, store_file
 
-    code = code_version(factory, prepare, normalize, sets, store_file, dataset_module) if factory is not None \
-        else code_version(prepare, normalize, sets, store_file, dataset_module)
+    modules = (prepare, normalize, sets, store_file, dataset_module, expr_parse, expr_ops, expr_kernels, expr_engine)
+    code = code_version(*([factory] if factory is not None else []), *modules)
     if code is None:
         return None
     params = {n: getattr(strategy, n) for n in FEATURE_PARAMS if hasattr(strategy, n)}
@@ -197,7 +197,8 @@ def feature_key(strategy: Any, panel_digest: str, universe: np.ndarray, factory:
     return digest({
         "version": KEY_VERSION, "data": panel_digest,
         "universe": [list(universe.shape), hashlib.sha256(np.packbits(universe).tobytes()).hexdigest()],
-        "definitions": {**{k: v for k, v in (definitions or {}).items() if k not in ("names", "window")}, **params},
+        "definitions": {k: v for k, v in (definitions or {}).items() if k not in ("names", "window")},
+        "params": params,
         "code": code, "strategy_features": own,
         "libraries": {d: _release(d) for d in ("numpy", "pandas", "numba", "bottleneck")},
     })
