@@ -9,6 +9,7 @@ go by asset code, so the result never depends on the order of the data's columns
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from seqalpha.hookspecs import hookimpl
@@ -18,10 +19,10 @@ def ranked(scores: pd.Series, held=(), ascending: bool = False) -> pd.Series:
     """``scores`` without NaN, best first (worst first with ``ascending``); ties: names in ``held`` first, then by
     asset code. The documented tie rule of every built-in rule (docs/design.md, "Portfolio rules")."""
     scores = scores.dropna()
-    order = pd.DataFrame({"score": scores.to_numpy(), "held": scores.index.isin(list(held)),
-                          "code": scores.index.astype(str)})
-    order = order.sort_values(["score", "held", "code"], ascending=[ascending, False, True], kind="stable")
-    return scores.iloc[order.index.to_numpy()]
+    values = scores.to_numpy(np.float64)
+    held_first = ~scores.index.isin(list(held))  # False (held) sorts first
+    codes = np.asarray(scores.index.astype(str), dtype=str)
+    return scores.iloc[np.lexsort((codes, held_first, values if ascending else -values))]  # last key is primary
 
 
 def _held(current: pd.Series, side: int = 1) -> pd.Index:

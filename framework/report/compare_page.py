@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from ..metrics import convention_of, fmt_of
 from ..runs.compare import differing_params
 from ..runs.reader import Run
+from .figure import Figure, scatter
 from .html import base_layout, chart_div, esc, format_value, html_page, html_table, note
 from .sections import equity
 
@@ -19,16 +19,16 @@ PALETTE = qualitative.D3
 
 def _comparison_charts(runs: Sequence[Run], names: Sequence[str]) -> tuple[str, str]:
     """Overlaid equity curves and cumulative IC curves, one colour per run."""
-    fig_e, fig_i = go.Figure(), go.Figure()
+    fig_e, fig_i = Figure(), Figure()
     notes_e, notes_i = [], []
     for i, (run, name) in enumerate(zip(runs, names)):
         color = PALETTE[i % len(PALETTE)]
         rets = run.table("returns")
         if rets is not None and not rets.empty:
             rets = rets.sort_values("date").set_index("date")
-            fig_e.add_trace(go.Scatter(x=rets.index, y=equity(rets["strategy"]), name=name, legendgroup=name,
+            fig_e.add_trace(scatter(x=rets.index, y=equity(rets["strategy"]), name=name, legendgroup=name,
                                        line=dict(color=color, width=2)))
-            fig_e.add_trace(go.Scatter(x=rets.index, y=equity(rets["benchmark"]), name=f"{name} benchmark",
+            fig_e.add_trace(scatter(x=rets.index, y=equity(rets["benchmark"]), name=f"{name} benchmark",
                                        legendgroup=name, visible="legendonly",
                                        line=dict(color=color, width=1, dash="dot")))
         else:
@@ -36,9 +36,9 @@ def _comparison_charts(runs: Sequence[Run], names: Sequence[str]) -> tuple[str, 
         ic = run.table("ic")
         if ic is not None and not ic.empty:
             ic = ic.sort_values("date").set_index("date")
-            fig_i.add_trace(go.Scatter(x=ic.index, y=ic["ic"].fillna(0).cumsum(), name=f"{name} IC",
+            fig_i.add_trace(scatter(x=ic.index, y=ic["ic"].fillna(0).cumsum(), name=f"{name} IC",
                                        legendgroup=name, line=dict(color=color, width=2)))
-            fig_i.add_trace(go.Scatter(x=ic.index, y=ic["rank_ic"].fillna(0).cumsum(), name=f"{name} rank IC",
+            fig_i.add_trace(scatter(x=ic.index, y=ic["rank_ic"].fillna(0).cumsum(), name=f"{name} rank IC",
                                        legendgroup=name, line=dict(color=color, width=1.2, dash="dash")))
         else:
             notes_i.append(name)

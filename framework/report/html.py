@@ -6,8 +6,9 @@ import html
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
+
+from .figure import Figure
 
 STRATEGY_COLOR = "#1f77b4"
 BENCHMARK_COLOR = "#7f7f7f"
@@ -54,7 +55,7 @@ def note(text: str) -> str:
     return f'<p class="sa-note">{esc(text)}</p>'
 
 
-def base_layout(fig: go.Figure, height: int, title: str, **kwargs: Any) -> go.Figure:
+def base_layout(fig: Figure, height: int, title: str, **kwargs: Any) -> Figure:
     """The layout every chart shares: compact margins, legend on top, and the white template (added when the chart
     is written, ``chart_div``: setting a template through plotly's figure API validates and copies all of it, about
     0.1 s a chart)."""
@@ -81,14 +82,13 @@ def _white_template() -> dict:
     return _TEMPLATE
 
 
-def chart_div(name: str, fig: go.Figure) -> str:
+def chart_div(name: str, fig: Figure) -> str:
     """A plotly figure as a div of class sa-chart named `name`, on the white template; plotly.js must be on the
     page once."""
     import plotly.io as pio
 
-    height = fig.layout.height or 360
-    spec = fig.to_plotly_json()
-    spec["layout"]["template"] = _white_template()
+    height = fig.height or 360
+    spec = {"data": fig.data, "layout": {**fig.layout, "template": _white_template()}}
     body = pio.to_html(
         spec, full_html=False, include_plotlyjs=False, div_id=f"sa-{name}", default_height=f"{height}px",
         config={"responsive": True, "displaylogo": False}, validate=False,

@@ -10,13 +10,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
-from plotly.subplots import make_subplots
 
 from ..canonical import dumps
 from ..metrics import BY_NAME, CATALOGUE, HEADLINE, convention_of, fmt_of
 from ..runs.reader import Run
+from .figure import Figure, bar, histogram, make_subplots, scatter
 from .html import (
     BENCHMARK_COLOR,
     EXCESS_COLOR,
@@ -102,20 +101,20 @@ def section_performance(run: Run) -> str:
     if (rets := _by_date(run, "returns")) is None:
         return note("No returns.parquet in this run: performance charts omitted.")
     strat, bench = equity(rets["strategy"]), equity(rets["benchmark"])
-    fig = go.Figure([
-        go.Scatter(x=strat.index, y=strat, name="strategy", line=dict(color=STRATEGY_COLOR, width=2)),
-        go.Scatter(x=bench.index, y=bench, name="benchmark", line=dict(color=BENCHMARK_COLOR, width=1.5)),
+    fig = Figure([
+        scatter(x=strat.index, y=strat, name="strategy", line=dict(color=STRATEGY_COLOR, width=2)),
+        scatter(x=bench.index, y=bench, name="benchmark", line=dict(color=BENCHMARK_COLOR, width=1.5)),
     ])
     base_layout(fig, 380, "Equity (compounded daily returns, start = 1)", hovermode="x unified")
     rel = strat / bench - 1.0
-    fig_x = go.Figure(go.Scatter(x=rel.index, y=rel, name="excess", fill="tozeroy",
+    fig_x = Figure(scatter(x=rel.index, y=rel, name="excess", fill="tozeroy",
                                  line=dict(color=EXCESS_COLOR, width=1.5)))
     base_layout(fig_x, 300, "Excess: strategy / benchmark equity - 1", hovermode="x unified")
     fig_x.update_yaxes(tickformat=".1%")
-    fig_d = go.Figure([
-        go.Scatter(x=rets.index, y=drawdown(rets["strategy"]), name="strategy", fill="tozeroy",
+    fig_d = Figure([
+        scatter(x=rets.index, y=drawdown(rets["strategy"]), name="strategy", fill="tozeroy",
                    line=dict(color=LOSS_COLOR, width=1.2)),
-        go.Scatter(x=rets.index, y=drawdown(rets["benchmark"]), name="benchmark",
+        scatter(x=rets.index, y=drawdown(rets["benchmark"]), name="benchmark",
                    line=dict(color=BENCHMARK_COLOR, width=1, dash="dot")),
     ])
     base_layout(fig_d, 300, "Drawdown of compounded equity", hovermode="x unified")
@@ -128,28 +127,28 @@ def section_ic(run: Run) -> str:
     """IC and rank IC by date with a rolling mean, and their distribution."""
     if (ic := _by_date(run, "ic")) is None:
         return note("No ic.parquet in this run: IC charts omitted.")
-    fig = go.Figure([
-        go.Bar(x=ic.index, y=ic["ic"], name="IC", marker_color=STRATEGY_COLOR, opacity=0.45),
-        go.Scatter(x=ic.index, y=ic["rank_ic"], name="rank IC", mode="markers",
+    fig = Figure([
+        bar(x=ic.index, y=ic["ic"], name="IC", marker_color=STRATEGY_COLOR, opacity=0.45),
+        scatter(x=ic.index, y=ic["rank_ic"], name="rank IC", mode="markers",
                    marker=dict(color=RANK_COLOR, size=3), opacity=0.6),
-        go.Scatter(x=ic.index, y=rolling_mean(ic["ic"]), name=f"IC, {ROLLING_IC}-date mean",
+        scatter(x=ic.index, y=rolling_mean(ic["ic"]), name=f"IC, {ROLLING_IC}-date mean",
                    line=dict(color=STRATEGY_COLOR, width=2.2)),
-        go.Scatter(x=ic.index, y=rolling_mean(ic["rank_ic"]), name=f"rank IC, {ROLLING_IC}-date mean",
+        scatter(x=ic.index, y=rolling_mean(ic["rank_ic"]), name=f"rank IC, {ROLLING_IC}-date mean",
                    line=dict(color=RANK_COLOR, width=2.2)),
     ])
     base_layout(fig, 360, "IC and rank IC by date", hovermode="x unified", bargap=0)
-    fig_h = go.Figure([
-        go.Histogram(x=ic["ic"], name="IC", marker_color=STRATEGY_COLOR, opacity=0.55, nbinsx=40),
-        go.Histogram(x=ic["rank_ic"], name="rank IC", marker_color=RANK_COLOR, opacity=0.55, nbinsx=40),
+    fig_h = Figure([
+        histogram(x=ic["ic"], name="IC", marker_color=STRATEGY_COLOR, opacity=0.55, nbinsx=40),
+        histogram(x=ic["rank_ic"], name="rank IC", marker_color=RANK_COLOR, opacity=0.55, nbinsx=40),
     ])
     base_layout(fig_h, 320, f"Distribution (mean IC {ic['ic'].mean():.4f}, rank IC {ic['rank_ic'].mean():.4f})",
                 barmode="overlay")
     for value, color in ((ic["ic"].mean(), STRATEGY_COLOR), (ic["rank_ic"].mean(), RANK_COLOR)):
         if np.isfinite(value):
             fig_h.add_vline(x=value, line=dict(color=color, dash="dash", width=1.5))
-    fig_c = go.Figure([
-        go.Scatter(x=ic.index, y=ic["ic"].fillna(0).cumsum(), name="IC", line=dict(color=STRATEGY_COLOR, width=2)),
-        go.Scatter(x=ic.index, y=ic["rank_ic"].fillna(0).cumsum(), name="rank IC",
+    fig_c = Figure([
+        scatter(x=ic.index, y=ic["ic"].fillna(0).cumsum(), name="IC", line=dict(color=STRATEGY_COLOR, width=2)),
+        scatter(x=ic.index, y=ic["rank_ic"].fillna(0).cumsum(), name="rank IC",
                    line=dict(color=RANK_COLOR, width=2)),
     ])
     base_layout(fig_c, 320, "Cumulative IC (sum over dates)", hovermode="x unified")
@@ -167,14 +166,14 @@ def section_quantiles(run: Run) -> str:
         return note(f"Too few scored assets with known labels for {N_QUANTILES} quantiles.")
     means = table.mean()
     colors = sample_colorscale("RdYlGn", [i / (N_QUANTILES - 1) for i in range(N_QUANTILES)])
-    fig = go.Figure(go.Bar(x=[f"Q{q}" for q in means.index], y=means.values, marker_color=colors,
+    fig = Figure(bar(x=[f"Q{q}" for q in means.index], y=means.values, marker_color=colors,
                            text=[f"{v:.3%}" for v in means.values], textposition="outside"))
     base_layout(fig, 340, f"Mean label by score quintile (Q{N_QUANTILES} = top scores)", showlegend=False)
     fig.update_yaxes(tickformat=".2%")
     spread = (table[N_QUANTILES] - table[1]).dropna()
-    fig_s = go.Figure([
-        go.Bar(x=spread.index, y=spread, name="top - bottom", marker_color=EXCESS_COLOR, opacity=0.45),
-        go.Scatter(x=spread.index, y=rolling_mean(spread), name=f"{ROLLING_IC}-date mean",
+    fig_s = Figure([
+        bar(x=spread.index, y=spread, name="top - bottom", marker_color=EXCESS_COLOR, opacity=0.45),
+        scatter(x=spread.index, y=rolling_mean(spread), name=f"{ROLLING_IC}-date mean",
                    line=dict(color=EXCESS_COLOR, width=2.2)),
     ])
     base_layout(fig_s, 340, f"Top minus bottom quintile (mean {spread.mean():.3%})",
@@ -190,10 +189,10 @@ def section_trading(run: Run) -> str:
     if reb is None or reb.empty:
         return note("No rebalances.parquet in this run: turnover and holdings omitted.")
     reb = reb.sort_values("date")
-    fig = go.Figure(go.Bar(x=reb["date"], y=reb["turnover"], name="turnover", marker_color=STRATEGY_COLOR))
+    fig = Figure(bar(x=reb["date"], y=reb["turnover"], name="turnover", marker_color=STRATEGY_COLOR))
     base_layout(fig, 300, f"Turnover per rebalance (mean {reb['turnover'].mean():.1%})", showlegend=False)
     fig.update_yaxes(tickformat=".0%")
-    fig_h = go.Figure(go.Scatter(x=reb["date"], y=reb["n_holdings"], mode="lines+markers", line_shape="hv",
+    fig_h = Figure(scatter(x=reb["date"], y=reb["n_holdings"], mode="lines+markers", line_shape="hv",
                                  marker=dict(size=4), line=dict(color=BENCHMARK_COLOR)))
     base_layout(fig_h, 300, "Holdings after each rebalance", showlegend=False)
     fig_h.update_yaxes(rangemode="tozero", tickformat="d")
@@ -245,7 +244,7 @@ def training_summary(train: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _loss_figure(train: pd.DataFrame, colors: dict[pd.Timestamp, str]) -> go.Figure:
+def _loss_figure(train: pd.DataFrame, colors: dict[pd.Timestamp, str]) -> Figure:
     """Train and valid loss by epoch, one line per (retrain, seed), a marker on the kept epoch."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss", "valid loss"), horizontal_spacing=0.07)
     shown: set[pd.Timestamp] = set()
@@ -255,11 +254,11 @@ def _loss_figure(train: pd.DataFrame, colors: dict[pd.Timestamp, str]) -> go.Fig
         for col, loss in ((1, "train_loss"), (2, "valid_loss")):
             style = dict(legendgroup=label, line=dict(color=colors[date], width=1.6),
                          hovertemplate=f"retrain {label} seed {seed}<br>epoch %{{x}}: %{{y:.5g}}<extra></extra>")
-            fig.add_trace(go.Scatter(x=grp["epoch"], y=grp[loss], mode="lines", name=label,
+            fig.add_trace(scatter(x=grp["epoch"], y=grp[loss], mode="lines", name=label,
                                      showlegend=date not in shown, **style), row=1, col=col)
             shown.add(date)
             if len(kept):
-                fig.add_trace(go.Scatter(x=kept["epoch"], y=kept[loss], mode="markers", name=f"{label} kept",
+                fig.add_trace(scatter(x=kept["epoch"], y=kept[loss], mode="markers", name=f"{label} kept",
                                          showlegend=False, marker=dict(color=colors[date], size=8, symbol="star"),
                                          **{k: v for k, v in style.items() if k != "line"}), row=1, col=col)
     base_layout(fig, 360, "Training curves per retrain, every seed (star: the epoch whose weights were kept)")
@@ -293,17 +292,17 @@ def section_training(run: Run) -> str:
     return body + html_table(list(summary.columns), rows, numeric={1, 2, 3, 4, 5, 6})
 
 
-def _clip_rate_figure(train: pd.DataFrame, colors: dict[pd.Timestamp, str]) -> go.Figure:
+def _clip_rate_figure(train: pd.DataFrame, colors: dict[pd.Timestamp, str]) -> Figure:
     """Share of optimiser steps whose gradient was clipped: by epoch per retrain (mean over seeds), and per retrain."""
     fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.08,
                         subplot_titles=("by epoch (mean over seeds)", "mean over epochs and seeds, by retrain"))
     by_epoch = train.groupby(["retrain_date", "epoch"], as_index=False)["clip_rate"].mean()
     for date, grp in by_epoch.groupby("retrain_date"):
-        fig.add_trace(go.Scatter(x=grp["epoch"], y=grp["clip_rate"], mode="lines+markers", name=str(date.date()),
+        fig.add_trace(scatter(x=grp["epoch"], y=grp["clip_rate"], mode="lines+markers", name=str(date.date()),
                                  marker=dict(size=4), line=dict(color=colors[date], width=1.5), showlegend=False),
                       row=1, col=1)
     mean = train.groupby("retrain_date")["clip_rate"].mean()
-    fig.add_trace(go.Bar(x=[str(d.date()) for d in mean.index], y=mean.values, showlegend=False,
+    fig.add_trace(bar(x=[str(d.date()) for d in mean.index], y=mean.values, showlegend=False,
                          marker_color=[colors[d] for d in mean.index]), row=1, col=2)
     fig.update_xaxes(type="category", row=1, col=2)
     never = " (no step was clipped)" if not (train["clip_rate"] > 0).any() else ""
@@ -323,14 +322,14 @@ def section_gradient_flow(run: Run) -> str:
     colors = _retrain_colors(grad["retrain_date"])
     models = list(grad["model"].unique())
     dashes = dict(zip(models, ["solid", "dash", "dot", "dashdot", "longdash"] * 4))
-    fig = go.Figure()
+    fig = Figure()
     for (model, date), grp in grad.groupby(["model", "retrain_date"]):
         label = f"{model} {date.date()}".strip()
-        fig.add_trace(go.Scatter(x=grp["lag"], y=grp["grad_norm"], mode="lines", name=label,
+        fig.add_trace(scatter(x=grp["lag"], y=grp["grad_norm"], mode="lines", name=label,
                                  line=dict(color=colors[date], width=1.2, dash=dashes[model]), opacity=0.6))
     for model in models:
         mean = grad[grad["model"] == model].groupby("lag")["grad_norm"].mean()
-        fig.add_trace(go.Scatter(x=mean.index, y=mean.values, mode="lines", name=f"mean {model}".strip(),
+        fig.add_trace(scatter(x=mean.index, y=mean.values, mode="lines", name=f"mean {model}".strip(),
                                  line=dict(color="#000", width=3, dash=dashes[model])))
     log = bool((grad["grad_norm"] > 0).all())
     base_layout(fig, 380, "Gradient flow through time: |d loss / d input| by lag" + (" (log scale)" if log else ""))

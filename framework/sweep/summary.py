@@ -106,16 +106,15 @@ def write_summary(out: Path, table: pd.DataFrame, keys: list[str]) -> None:
 
 def sweep_html(table: pd.DataFrame, keys: list[str], points: pd.DataFrame, pairs: pd.DataFrame) -> str:
     """One offline page: rank IC of every run by grid point, the point summary and the paired comparisons."""
-    import plotly.graph_objects as go
-
+    from ..report.figure import Figure, box
     from ..report.html import base_layout, chart_div, esc, format_value, html_page, html_table, note
 
     sections = []
     ok = _points(table, keys) if not table.empty else table
     if not ok.empty and "rank_ic" in ok:
-        fig = go.Figure()
+        fig = Figure()
         for name, g in ok.groupby("point", sort=False):
-            fig.add_trace(go.Box(y=g["rank_ic"], name=name, boxpoints="all", jitter=0.3, pointpos=0,
+            fig.add_trace(box(y=g["rank_ic"], name=name, boxpoints="all", jitter=0.3, pointpos=0,
                                  text=[f"seed {s}" for s in g["seed"]], hovertemplate="%{text}: %{y:.4f}"))
         base_layout(fig, 420, "Rank IC of each run by grid point (one point per seed)", showlegend=False)
         sections.append(("rank-ic", "Rank IC by grid point", chart_div("sweep_rank_ic", fig)))
