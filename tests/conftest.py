@@ -75,3 +75,14 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler():
+    """The address of one local Dask cluster (2 worker processes, as `--workers 2` starts them) shared by the tests
+    that fan out through `--scheduler`: each cluster costs two processes importing seqalpha and torch. The tests of
+    `--workers N` itself (cluster start, environment restored, a killed worker) start their own."""
+    from seqalpha.sweep.cluster import dask_client
+
+    with dask_client(workers=2) as client:
+        yield client.scheduler.address

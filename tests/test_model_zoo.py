@@ -131,7 +131,7 @@ def test_warm_starts_train_fewer_epochs_from_the_previous_model(tmp_path, monkey
     np.testing.assert_array_equal(again.scores["score"], warm.scores["score"])
 
 
-def test_models_with_auxiliary_heads_are_cached_and_warm_started(tmp_path, monkeypatch):
+def test_models_with_auxiliary_heads_are_cached_and_warm_started(tmp_path, monkeypatch, dask_scheduler):
     """A model with aux heads comes back from the cache with every head (a rerun fits nothing, same scores), on
     the fan-out's path too, and can warm-start (restore once rebuilt a one-head network: every load missed)."""
     import json
@@ -156,7 +156,7 @@ def test_models_with_auxiliary_heads_are_cached_and_warm_started(tmp_path, monke
                     "    data = 'synthetic?assets=16&days=300&seed=1'\n    model = 'alstm'\n"
                     f"    model_params = {params!r}\n    window = 8\n    retrain = '2QS'\n    min_train_bars = 120\n"
                     "    portfolio_params = {'k': 3}\n    cache = False\n")
-    assert main(["run", str(file), "--workers", "2", "--quiet", "--out", str(tmp_path / "fanout")]) == 0
+    assert main(["run", str(file), "--scheduler", dask_scheduler, "--quiet", "--out", str(tmp_path / "fanout")]) == 0
     fanout = json.loads((tmp_path / "fanout" / "metrics.json").read_text())
     assert fanout["n_cache_hits"] == fanout["n_model_fits"] > 1  # the loop read every worker's fit back
 

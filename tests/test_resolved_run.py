@@ -57,11 +57,12 @@ def warm_file(tmp_path_factory) -> Path:
     return path
 
 
-def test_warm_start_killed_and_resumed_gives_bitwise_the_same_run(warm_file, tmp_path):
+def test_warm_start_killed_and_resumed_gives_bitwise_the_same_run(warm_file, tmp_path, monkeypatch, capsys):
     """The warm-start chain is in the checkpoint: the first refit after --resume starts from the same model, under
-    the same cache key, as in the run that was never stopped (it used to start cold: other numbers, exit 0)."""
-    whole = _cli(warm_file, tmp_path / "whole", tmp_path / "cache_whole")
-    assert whole.returncode == 0, whole.stderr
+    the same cache key, as in the run that was never stopped (it used to start cold: other numbers, exit 0). The
+    uninterrupted run goes in this process (the same command); the killed one and its resume in their own."""
+    monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path / "cache_whole"))
+    assert main(["run", str(warm_file), "--out", str(tmp_path / "whole"), "-q"]) == 0, capsys.readouterr().err
     killed = _cli(warm_file, tmp_path / "killed", tmp_path / "cache_killed", kill_at=3)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     resumed = _cli(warm_file, tmp_path / "killed", tmp_path / "cache_killed", "--resume")
@@ -90,17 +91,20 @@ def test_warm_start_resume_without_the_cache_continues_the_chain(warm_file, tmp_
 
 
 # ---- --workers ----------------------------------------------------------------------------------------------
-def test_workers_honour_force_and_record_cache_false(tmp_path, capsys):
-    """`run --workers 2 --force` over a folder holding a checkpoint discards it (--force used to be dropped on this
-    path, so every model was fitted and then the run refused); `--set cache=False` is recorded as cache: false (the
-    fan-out used to force cache=True into the strategy) and nothing is left in the process environment."""
+def test_workers_honour_force_and_record_cache_false(tmp_path, capsys, dask_scheduler):
+    """`run --workers 2 --force` (here on the shared cluster through `--scheduler`: the same fan-out) over a folder
+    holding a checkpoint discards it (--force used to be dropped on this path, so every model was fitted and then
+    the run refused); `--set cache=False` is recorded as cache: false (the fan-out used to force cache=True into
+    the strategy) and nothing is left in the process environment (a cluster of our own: test_sweep's
+    test_run_with_workers_equals_a_serial_run_and_records_threads)."""
     path = tmp_path / "tiny_fanout.py"
     path.write_text(TINY_SWEEP)  # test_sweep's tiny strategy (its kill hook is off without its variable)
     out = tmp_path / "run"
     (out / "checkpoint").mkdir(parents=True)
     (out / "checkpoint" / "segment-00000.pkl").write_bytes(b"an unfinished run's checkpoint")
     before = dict(os.environ)
-    code = main(["run", str(path), "--out", str(out), "-q", "--workers", "2", "--force", "--set", "cache=False"])
+    code = main(["run", str(path), "--out", str(out), "-q", "--scheduler", dask_scheduler, "--force", "--set",
+                 "cache=False"])
     assert code == 0, capsys.readouterr().err
     config = json.loads((out / "config.json").read_text())
     assert config["params"]["cache"] is False and config["cache"] is False

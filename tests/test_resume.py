@@ -64,11 +64,13 @@ def _numbers(run_dir: Path) -> dict:
     return {k: v for k, v in metrics.items() if k not in ("seconds", "retrain_seconds", "n_cache_hits")}
 
 
-def test_sigkilled_run_resumes_to_the_same_numbers(tmp_path):
+def test_sigkilled_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, capsys):
+    """Killed with SIGKILL after its second retrain, then `--resume`d, in processes of their own; the run that was
+    never stopped goes in this process (the same command, and the same numbers as in a process of its own)."""
     strategy = tmp_path / "killable.py"
     strategy.write_text(STRATEGY)
-    whole = _cli(strategy, tmp_path / "whole", tmp_path / "cache_whole")
-    assert whole.returncode == 0, whole.stderr
+    monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path / "cache_whole"))
+    assert main(["run", str(strategy), "--out", str(tmp_path / "whole"), "-q"]) == 0, capsys.readouterr().err
 
     killed = _cli(strategy, tmp_path / "killed", tmp_path / "cache_killed", kill_at=2)
     assert killed.returncode == -signal.SIGKILL, killed.stderr

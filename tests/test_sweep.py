@@ -44,11 +44,20 @@ class TinySweep(Strategy):
 TIMING = ("seconds.", "retrain_seconds", "n_cache_hits", "wall_seconds", "worker")
 
 
-@pytest.fixture
-def strategy_file(tmp_path) -> Path:
-    path = tmp_path / "tiny_sweep.py"
+@pytest.fixture(scope="module")
+def strategy_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("strategy") / "tiny_sweep.py"
     path.write_text(STRATEGY)
     return path
+
+
+@pytest.fixture(scope="module")
+def serial_sweep(strategy_file, tmp_path_factory):
+    """The serial 2 x 2 sweep (window 5 and 8, seeds 0 and 1) three tests read: made once. Its table is kept as it
+    was made; its folder is the one test_serial_sweep_then_resume changes (a deleted run, then --resume)."""
+    cls, _ = load_strategy_file(strategy_file)
+    out = tmp_path_factory.mktemp("serial") / "serial"
+    return sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out), out
 
 
 def _numbers(table: pd.DataFrame) -> pd.DataFrame:
@@ -87,10 +96,9 @@ def test_a_grid_of_whole_dicts_that_differ_only_at_the_end_gets_distinct_folders
     assert [s.name for s in plan_runs(cls, grid, [0, 1])] == [s.name for s in specs]  # the same names on --resume
 
 
-def test_serial_sweep_then_resume_runs_only_what_is_missing(strategy_file, tmp_path):
+def test_serial_sweep_then_resume_runs_only_what_is_missing(strategy_file, serial_sweep):
     cls, _ = load_strategy_file(strategy_file)
-    out = tmp_path / "serial"
-    res = sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out)
+    res, out = serial_sweep
     t = res.table
     assert list(t["status"]) == ["ok"] * 4 and set(t["worker"]) == {"local"}
     assert {"window", "seed", "status", "error", "worker", "wall_seconds", "run_dir", "rank_ic", "sharpe",
@@ -119,10 +127,13 @@ def test_serial_sweep_then_resume_runs_only_what_is_missing(strategy_file, tmp_p
     assert set(other.table["worker"]) == {"local"} and set(other.table["threads"]) == {2}  # none kept: other count
 
 
-def test_sweep_on_two_workers_equals_serial_and_records_failures(strategy_file, tmp_path):
+def test_sweep_on_two_workers_equals_serial_and_records_failures(strategy_file, serial_sweep, tmp_path,
+                                                                  dask_scheduler):
+    """On the shared 2-worker cluster (`--scheduler`; test_a_worker_killed_mid_sweep_is_retried starts its own)."""
     cls, _ = load_strategy_file(strategy_file)
-    serial = sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=tmp_path / "serial")
-    cluster = sweep(cls, grid={"window": [5, 8, 500]}, seeds=[0, 1], out=tmp_path / "cluster", workers=2)
+    serial = serial_sweep[0]
+    cluster = sweep(cls, grid={"window": [5, 8, 500]}, seeds=[0, 1], out=tmp_path / "cluster",
+                    scheduler=dask_scheduler)
     t = cluster.table
     assert set(t["worker"]) - {"local"} and len(set(t["worker"])) == 2  # both workers ran something
     failed = t[t["status"] == "failed"]
@@ -142,13 +153,18 @@ def test_a_worker_killed_mid_sweep_is_retried(strategy_file, tmp_path, monkeypat
 
 
 def test_run_with_workers_equals_a_serial_run_and_records_threads(strategy_file, tmp_path, capsys):
+    """`--workers 2` starts its own local cluster, and leaves this process's environment as it found it."""
+    import os
+
     cls, _ = load_strategy_file(strategy_file)
     code = main(["run", str(strategy_file), "--out", str(tmp_path / "serial"), "-q", "--set", "seeds=[0, 1]",
                  "--set", "cache=False"])
     assert code == 0, capsys.readouterr().err
+    before = dict(os.environ)
     code = main(["run", str(strategy_file), "--out", str(tmp_path / "fanned"), "-q", "--set", "seeds=[0, 1]",
                  "--set", "cache=False", "--workers", "2"])
     assert code == 0, capsys.readouterr().err
+    assert dict(os.environ) == before  # the nannies' variables are gone
     a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("serial", "fanned"))
     assert b["n_cache_hits"] == b["n_model_fits"] == 2 * b["n_retrains"]  # every model came from the workers
     same = [k for k in a if k not in ("seconds", "retrain_seconds", "n_cache_hits")]
@@ -169,18 +185,15 @@ def test_thread_count_is_recorded_and_repeatable(strategy_file, tmp_path):
 
 
 @pytest.mark.skipif(__import__("shutil").which("chromium") is None, reason="chromium is not installed")
-def test_sweep_report_renders_in_headless_chromium(strategy_file, tmp_path):
+def test_sweep_report_renders_in_headless_chromium(serial_sweep, tmp_path):
     from tests.test_report import browser_check, screenshot
 
-    cls, _ = load_strategy_file(strategy_file)
-    out = tmp_path / "sweep"
-    sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out)
-    page = out / "report.html"
+    page = serial_sweep[1] / "report.html"
     assert browser_check(page, tmp_path) == {"charts": 1, "missing": [], "errors": []}
     screenshot(page, tmp_path / "sweep.png", tmp_path, height=1400)
 
 
-def test_data_the_workers_cannot_see_is_named_and_scatter_data_ships_it(strategy_file, tmp_path):
+def test_data_the_workers_cannot_see_is_named_and_scatter_data_ships_it(strategy_file, tmp_path, dask_scheduler):
     from seqalpha.builtin_plugins.synthetic import make_synthetic_panel
 
     cls, _ = load_strategy_file(strategy_file)
@@ -190,8 +203,8 @@ def test_data_the_workers_cannot_see_is_named_and_scatter_data_ships_it(strategy
     missing = sweep(cls, grid={"window": [5]}, out=tmp_path / "missing", data=f"parquet:{tmp_path / 'nowhere.parquet'}")
     assert missing.table["status"].tolist() == ["failed"]
     assert "is not visible on worker" in missing.table["error"][0] and "--scatter-data" in missing.table["error"][0]
-    shipped = sweep(cls, grid={"window": [5, 6]}, out=tmp_path / "shipped", data=f"parquet:{path}", workers=1,
-                    scatter_data=True)
+    shipped = sweep(cls, grid={"window": [5, 6]}, out=tmp_path / "shipped", data=f"parquet:{path}",
+                    scheduler=dask_scheduler, scatter_data=True)
     assert shipped.table["status"].tolist() == ["ok", "ok"]
     config = json.loads((tmp_path / "shipped" / shipped.table["run_dir"][0] / "config.json").read_text())
     assert config["data"] == f"parquet:{path}"  # the URI, not "panel:..."
