@@ -46,6 +46,7 @@ class Dataset:
     seed: int
     benchmark: np.ndarray | None = None  # benchmark prices, when the strategy names one (labels are then net of it)
     observed: np.ndarray | None = None  # (T, N) bool: some feature has a finite raw value (before zero-filling)
+    target_clip: float | None = 3.0  # bound of z-scored targets (None: unbounded, Qlib's CSZScoreNorm)
     _aux: dict = field(default_factory=dict, compare=False, repr=False)  # labels at other horizons, made on demand
 
     @classmethod
@@ -86,7 +87,7 @@ class Dataset:
         return cls(panel=panel, window=L, features=features, feature_names=list(fs.names), base_transform=base,
                    universe=universe, exec_price=exec_price, labels=labels, sampleable=sampleable,
                    target=strategy.target, normalize=strategy.normalize, clip=strategy.clip, seed=strategy.seed,
-                   benchmark=bench, observed=observed)
+                   benchmark=bench, observed=observed, target_clip=strategy.target_clip)
 
     def window_has_values(self, t: np.ndarray, i: np.ndarray) -> np.ndarray:
         """bool per sample (t, i): its window t-L+1..t holds at least one finite raw feature value. A window
@@ -128,7 +129,11 @@ class Dataset:
                 mask &= np.isfinite(self.labels_at(h))
         t, i = np.nonzero(mask)
         labels = self.labels[t, i]
-        per_date = rank_by_date if self.target == "rank" else zscore_by_date
+        def per_date(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
+            if self.target == "rank":
+                return rank_by_date(values, dates)
+            return zscore_by_date(values, dates, self.target_clip)
+
         targets = per_date(labels, t) if need_label else None
         aux_labels = aux_targets = None
         if need_label and aux_horizons:
