@@ -131,7 +131,7 @@ def versions() -> dict[str, str | None]:
     import numpy as np
 
     return {"seqalpha": _installed("seqalpha"), "numpy": np.__version__, "pandas": _installed("pandas"),
-            "torch": _installed("torch"), "vectorbt": _installed("vectorbt")}
+            "torch": _installed("torch"), "vectorbt": _installed("vectorbt"), "lightgbm": _installed("lightgbm")}
 
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
