@@ -19,7 +19,6 @@ from seqalpha.model import ModelCache, SampleSet
 from seqalpha.progress import Progress
 from seqalpha.resolved import resolve_run
 from seqalpha.strategy import StrategyError
-
 from tests.conftest import noise_frame
 
 FAST_LGB = {"num_boost_round": 60, "early_stopping_rounds": 5, "num_leaves": 7, "max_depth": 3,
@@ -171,13 +170,13 @@ def test_lightgbm_with_lags_cannot_read_tomorrow(tmp_path):
     assert abs(result.metrics["rank_ic"]) < 0.1  # a leak would give about 1
 
 
-def test_mlp_runs_end_to_end_and_refuses_more_lags_than_the_window(panel):
+def test_mlp_runs_end_to_end_and_more_lags_than_the_window_are_refused(panel):
     result = run_backtest(Tabular, data=panel, model="mlp", normalize="zscore", cache=False, progress=False,
                           model_params={"hidden_size": 8, "epochs": 2, "patience": 1, "batch_size": 256})
     assert np.isfinite(result.scores["score"]).all() and len(result.training) >= 1
-    with pytest.raises(ValueError, match="lags=4 needs the strategy's window >= 4"):
-        run_backtest(Tabular, data=panel, model="mlp", cache=False, progress=False,
-                     model_params={"hidden_size": 8, "epochs": 1, "lags": 4})
+    for model in ("mlp", "lightgbm"):  # refused before any data is loaded, in one line
+        with pytest.raises(StrategyError, match="lags=4 reads 4 bars of each window, but window=3: set window >= 4"):
+            run_backtest(Tabular, data=panel, model=model, cache=False, progress=False, model_params={"lags": 4})
 
 
 # ---- the strategy parameters of a one-fit workflow --------------------------------------------------

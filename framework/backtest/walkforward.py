@@ -68,6 +68,12 @@ def training_dates(t: int, strategy: Strategy, horizon: int | None = None,
     return np.arange(lo, v0 - h - 1), np.arange(v0, hi + 1)
 
 
+def dated(strategy: Strategy, dates: pd.DatetimeIndex) -> dict:
+    """``{"dates": dates}`` for ``training_dates`` when the strategy's spans are dates (``train_start``,
+    ``valid_start``), else ``{}`` (the call stays ``training_dates(t, strategy, horizon)``)."""
+    return {"dates": dates} if strategy.train_start is not None or strategy.valid_start is not None else {}
+
+
 @dataclass(frozen=True)
 class WalkForward:
     """Decision bars t0..t1; the retrain bars (each starts a segment scored by its model) and rebalance bars.
