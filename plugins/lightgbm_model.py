@@ -14,8 +14,8 @@ early stopping after 50 without improvement of the l2 loss on the walk-forward v
 (the best round is kept). ``subsample`` is Qlib's value but, as in Qlib, does nothing without
 ``bagging_freq`` > 0 (LightGBM's rule); pass ``lgb_params={"bagging_freq": 1}`` to bag.
 
-Reproducible: seeded (``seed`` sets LightGBM's seed, bagging and feature-fraction seeds),
-``deterministic=True`` and row-wise histograms forced, so the same data, seed and thread count give
+Reproducible: seeded (``seed`` is LightGBM's master seed, from which it derives the data, bagging and
+feature-fraction seeds, as Qlib's ``seed`` does), ``deterministic=True`` and row-wise histograms forced, so the same data, seed and thread count give
 the same trees bit for bit. ``num_threads=None`` (the default) takes the run's thread count
 (``--threads``, recorded in config.json and in the model cache key). The state is the booster's own
 text (``model_to_string``), so the model cache, resume and ``--workers`` store it without pickle.
@@ -79,8 +79,9 @@ class LightGBM(Model):
         p, seed = self.params, int(self.params["seed"])
         own = {k: p[k] for k in ("colsample_bytree", "learning_rate", "subsample", "lambda_l1", "lambda_l2",
                                  "max_depth", "num_leaves")}
-        return {"objective": p["loss"], "verbosity": -1, **own, "seed": seed, "bagging_seed": seed,
-                "feature_fraction_seed": seed, "data_random_seed": seed, "deterministic": True,
+        # ``seed`` alone: LightGBM derives its data, bagging, feature-fraction and other seeds from it (as in Qlib's
+        # run with seed=0), so seed 0 samples the columns as Qlib's LGBModel(seed=0) does.
+        return {"objective": p["loss"], "verbosity": -1, **own, "seed": seed, "deterministic": True,
                 "force_row_wise": True, "num_threads": self.threads(), **p["lgb_params"]}
 
     def inputs(self, samples: SampleSet) -> np.ndarray:

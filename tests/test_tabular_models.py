@@ -193,6 +193,13 @@ def test_fixed_validation_span_and_train_start(panel):
     assert valid[-1] == RETRAIN_BAR - h - 1
     s3 = Tabular(valid_start=str(dates[120].date()), valid_end=str(dates[-1].date()))  # never past the embargo
     assert training_dates(RETRAIN_BAR, s3, dates=dates)[1][-1] == RETRAIN_BAR - h - 1
+    digests = set()
+    for name, value in (("valid_start", "2018-06-01"), ("valid_start", "2018-07-02"), ("valid_end", "2018-09-03"),
+                        ("train_start", "2018-02-01"), ("target_clip", 2.0)):  # identity fields of the run
+        run = resolve_run(Tabular, {name: value}, data=panel)
+        assert run.identity()["params"][name] == value
+        digests.add(run.identity_digest())
+    assert len(digests) == 5
 
 
 @pytest.mark.parametrize("bad, message", [
