@@ -223,3 +223,16 @@ def test_target_clip_none_keeps_large_z_scores(panel):
         labels[100, 0] = 50.0  # one huge return: z about sqrt(N - 1) > 3
         s = dataclasses.replace(ds, labels=labels).samples(np.array([100]), None, need_label=True)
         assert (np.abs(s.targets).max() <= 3.0) == bounded
+
+
+def test_lightgbm_threads_are_the_runs_unless_set(monkeypatch):
+    """num_threads=None follows the run's pinned thread count (recorded in config.json and the cache key)."""
+    import seqalpha.threads as threads
+
+    monkeypatch.setattr(threads, "_pinned", 2)
+    assert LightGBM().lgb_params()["num_threads"] == 2
+    assert LightGBM(num_threads=3).lgb_params()["num_threads"] == 3
+    p = LightGBM().lgb_params()
+    assert (p["objective"], p["learning_rate"], p["num_leaves"], p["lambda_l2"]) == ("mse", 0.2, 210, 580.9768)
+    with pytest.raises(ValueError, match="set \\['seed'\\] as the model's own parameters"):
+        LightGBM(lgb_params={"seed": 3})
