@@ -2,14 +2,16 @@
 benchmarks/results/csi300_seeds.csv.
 
     python benchmarks/csi300_seeds.py --chosen csi300_alstm [--strategies csi300_lstm csi300_gru ...]
-                                      [--seeds 0 1 2 3 4] [--workers 2]
+                                      [--seeds 0 1 2 3 4] [--workers 2] [--threads 1]
 
 Each row is one end-to-end ``seqalpha run strategies/<name>.py --set seed=S --set cache=False
 --workers 2`` on 2017-01-01 to 2020-08-01, run alone on the machine: model cache off (the workers
 fill a fresh temporary cache that dies with the run), the default thread count (1 per worker),
 timed from the command's start to its end (data loading, every fit, scoring, the simulation and
 the report). Rows already in the CSV are skipped, so the script resumes where a stop left it.
-``chosen`` is true for the one strategy chosen on 2015-2016 (benchmarks/results/csi300_zoo_select.md).
+``chosen`` is true for the one strategy chosen on 2015-2016 (benchmarks/results/csi300_zoo_select.md);
+without ``--chosen`` every row written is false (baselines: benchmarks/csi300_lgbm_seeds.py). ``--threads``
+is each run's ``--threads`` (a one-fit strategy gains nothing from ``--workers``; LightGBM uses the threads).
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ COLUMNS = ["strategy", "chosen", "model", "seed", "ic", "rank_ic", "icir", "rank
            "information_ratio", "excess_max_drawdown", "wall_seconds"]
 
 
-def run_one(name: str, seed: int, workers: int, out: Path) -> dict:
+def run_one(name: str, seed: int, workers: int, out: Path, threads: int = 1) -> dict:
     """Run one strategy at one seed through the command line; its CSV row."""
     cmd = [sys.executable, "-m", "seqalpha.cli", "run", str(ROOT / "strategies" / f"{name}.py"), "--quiet",
            "--set", f"seed={seed}", "--set", "cache=False", "--out", str(out), "--force"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
+    if threads > 1:
+        cmd += ["--threads", str(threads)]
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True)
     wall = time.perf_counter() - t0
@@ -49,16 +53,19 @@ def run_one(name: str, seed: int, workers: int, out: Path) -> dict:
     return row
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--chosen", required=True, help="the strategy chosen on 2015-2016 (file stem)")
+    ap.add_argument("--chosen", default=None, help="the strategy chosen on 2015-2016 (file stem); none: all false")
     ap.add_argument("--strategies", nargs="+", default=None,
                     help="file stems under strategies/ (default: the chosen one, csi300_lstm, csi300_gru)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="threads of each run (its --threads)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "csi300_seeds"), help="where the run folders go")
     ap.add_argument("--csv", type=Path, default=CSV)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if not args.strategies and not args.chosen:
+        ap.error("give --chosen, --strategies or both")
     names = args.strategies or list(dict.fromkeys([args.chosen, "csi300_lstm", "csi300_gru"]))
     table = pd.read_csv(args.csv) if args.csv.exists() else pd.DataFrame(columns=COLUMNS)
     done = set(zip(table["strategy"], table["seed"].astype(int)))
@@ -66,7 +73,7 @@ def main() -> None:
         for name in names:
             if (name, seed) in done:
                 continue
-            row = run_one(name, seed, args.workers, Path(args.runs) / f"{name}-seed{seed}")
+            row = run_one(name, seed, args.workers, Path(args.runs) / f"{name}-seed{seed}", args.threads)
             row["chosen"] = name == args.chosen
             table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)[COLUMNS]
             table[COLUMNS[4:]] = table[COLUMNS[4:]].astype(float)

@@ -144,7 +144,7 @@ def versions() -> dict[str, str | None]:
     import numpy as np
 
     return {"seqalpha": _installed("seqalpha"), "numpy": np.__version__, "pandas": _installed("pandas"),
-            "torch": _installed("torch"), "vectorbt": _installed("vectorbt")}
+            "torch": _installed("torch"), "vectorbt": _installed("vectorbt"), "lightgbm": _installed("lightgbm")}
 
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -189,6 +189,10 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
                                                     for h in aux):  # checked before the embargo is taken from it
         raise StrategyError(f"model_params: aux_horizons must be a list of horizons in bars, e.g. [2, 5]; got {aux!r}")
     aux = tuple(aux)
+    lags = effective.get("lags")  # tabular models (lightgbm, mlp) read the window's last ``lags`` rows
+    if isinstance(lags, int) and not isinstance(lags, bool) and lags > instance.window:
+        raise StrategyError(f"model_params: lags={lags} reads {lags} bars of each window, but window={instance.window}: "
+                            f"set window >= {lags}")
     from .backtest.trainer import member_seeds
 
     if fits_from is not None:

@@ -41,12 +41,16 @@ class Strategy:
     retrain: str | int = "QS"
     train_window: int | None = None  # bars of sample dates to train on; None = expanding
     valid_fraction: float = 0.2  # the last part of each training window, for early stopping
+    train_start: str | None = None  # first training sample date; None: as early as the window and train_window allow
+    valid_start: str | None = None  # a fixed validation span from this sample date (Qlib's segments) instead of
+    valid_end: str | None = None  # valid_fraction; it ends at valid_end (None: the retrain's last labelled date)
     min_train_bars: int = 120  # bars of labelled history before the first test date
     test_start: str | None = None  # first decision date; None = as soon as min_train_bars allow
     test_end: str | None = None
     normalize: str | None = "zscore"  # per date across assets: "zscore", "rank"; "robust": fitted per retrain; None
     clip: float | None = 3.0
     target: str = "zscore"  # what the model fits, per date: "zscore" of the label (CSZScoreNorm), "rank" (CSRankNorm)
+    target_clip: float | None = 3.0  # bound of the z-scored targets; None: unclipped, as Qlib's CSZScoreNorm
     execution: str = "close"  # "close": next bar's close; "open": next bar's open
     portfolio: str = "topk"
     portfolio_params: dict = {"k": 10}
@@ -159,13 +163,24 @@ class Strategy:
                     meaning="a price move, e.g. 0.095 for China's 10% limit, or None")
         if self.clip is not None:
             _number(self, "clip", low=0.0, low_open=True, meaning="a z-score bound, or None")
-        for name in ("test_start", "test_end"):
+        for name in ("test_start", "test_end", "train_start", "valid_start", "valid_end"):
             value = getattr(self, name)
             if value is not None:
                 try:
                     pd.Timestamp(value)
                 except (ValueError, TypeError):
                     raise StrategyError(f"{name} must be a date such as '2017-01-01', got {value!r}") from None
+        if self.valid_end is not None and self.valid_start is None:
+            raise StrategyError(f"valid_end={self.valid_end!r} needs valid_start (the fixed validation span's first "
+                                "date); without it the validation slice is the last valid_fraction of each window")
+        order = [(a, b) for a, b in (("train_start", "valid_start"), ("valid_start", "valid_end"),
+                                     ("train_start", "valid_end"))
+                 if getattr(self, a) is not None and getattr(self, b) is not None]
+        for a, b in order:
+            if pd.Timestamp(getattr(self, a)) >= pd.Timestamp(getattr(self, b)):
+                raise StrategyError(f"{a}={getattr(self, a)!r} must be before {b}={getattr(self, b)!r}")
+        if self.target_clip is not None:
+            _number(self, "target_clip", low=0.0, low_open=True, meaning="a z-score bound of the targets, or None")
         if self.benchmark is not None and not isinstance(self.benchmark, str):
             raise StrategyError(f"benchmark must be None or a code such as 'SH000300', got {self.benchmark!r}")
         if not isinstance(self.cache, bool):

@@ -10,6 +10,7 @@ The count is written to config.json; the same count gives the same numbers.
 from __future__ import annotations
 
 DEFAULT_THREADS = 1
+_pinned = DEFAULT_THREADS  # the count pin_threads last set in this process (what a non-torch model reads)
 
 
 def check_threads(n: object) -> int:
@@ -22,7 +23,9 @@ def pin_threads(n: int) -> int:
     """Use ``n`` threads in this process from now on: torch's intra-op pool and the BLAS and OpenMP pools (through
     threadpoolctl). The process environment is never written (Dask workers get theirs from
     framework/sweep/cluster.py ``worker_env``). Returns ``n``."""
+    global _pinned
     check_threads(n)
+    _pinned = n
     try:
         from threadpoolctl import threadpool_limits
 
@@ -34,3 +37,9 @@ def pin_threads(n: int) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def pinned_threads() -> int:
+    """The thread count this process's runs use (the last ``pin_threads``; 1 before any): what a model with a
+    thread pool of its own (LightGBM's ``num_threads``) takes, so its numbers follow the run's recorded count."""
+    return _pinned

@@ -6,6 +6,7 @@ DEFAULT_PLUGINS = [
     "seqalpha.builtin_plugins.tcn",
     "seqalpha.builtin_plugins.transformer",
     "seqalpha.builtin_plugins.linear",
+    "seqalpha.builtin_plugins.baselines",
     "seqalpha.builtin_plugins.portfolios",
     "seqalpha.builtin_plugins.features",
     "seqalpha.builtin_plugins.synthetic",

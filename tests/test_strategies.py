@@ -24,9 +24,16 @@ TINY = "synthetic?assets=16&days=260&seed=1"
 def tiny_overrides(cls) -> dict:
     """Shrink a strategy to seconds: tiny synthetic panel, tiny model, few epochs."""
     over = {"data": TINY, "min_train_bars": 80, "test_start": None, "test_end": None, "window": min(cls.window, 10),
-            "retrain": "2QS", "factors": None}
+            "retrain": "2QS", "factors": None, "train_start": None, "valid_start": None, "valid_end": None}
+    if cls.feature_set not in collect_registries().features.names():  # e.g. a feature set another branch adds
+        over["feature_set"] = "classic"
     if cls.model in ("rnn", "lstm", "gru"):
         over["model_params"] = dict(FAST_LSTM)
+    elif cls.model == "mlp":
+        over["model_params"] = {"hidden_size": 8, "epochs": 2, "batch_size": 256}
+    elif cls.model == "lightgbm":
+        over["model_params"] = {"num_boost_round": 40, "early_stopping_rounds": 5, "num_leaves": 7, "lambda_l1": 0.0,
+                                "lambda_l2": 1.0}
     elif cls.model in ("alstm", "tcn", "transformer"):  # the zoo's CSI 300 files: their own keys, tiny sizes
         over["model_params"] = {**cls.model_params, "hidden_size": 8, "epochs": 2, "max_train_samples": None}
     if cls.portfolio in ("topk", "topk_dropout", "long_short"):

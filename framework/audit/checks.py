@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..backtest.dataset import Dataset
-from ..backtest.walkforward import WalkForward, training_dates
+from ..backtest.walkforward import WalkForward, dated, training_dates
 from ..data import Panel
 from ..strategy import Strategy
 
@@ -110,7 +110,7 @@ def truncation(strategy: Strategy, panel: Panel, features, cuts: list[int]) -> C
         if diff is not None:
             t, i = diff
             return Check("truncation", False, f"the label at {dates[t].date()} for {assets[i]!r} changes {where}")
-        train, _ = training_dates(c, strategy)
+        train, _ = training_dates(c, strategy, **dated(strategy, full.panel.dates))
         a, b = full.fit_transform(train), cut.fit_transform(train)
         if a is not None and a.median is not None and not (np.array_equal(a.median, b.median)
                                                            and np.array_equal(a.scale, b.scale)):

@@ -52,6 +52,7 @@ class Dataset:
     observed: np.ndarray | None = None  # (T, N) bool: some feature has a finite raw value (before zero-filling)
     feature_key: str | None = None  # the feature store's key of ``features`` (None: computed in memory, not stored)
     data_digest: str | None = None  # the panel's sha256 when the store needed it (resolved.panel_digest)
+    target_clip: float | None = 3.0  # bound of z-scored targets (None: unbounded, Qlib's CSZScoreNorm)
     _aux: dict = field(default_factory=dict, compare=False, repr=False)  # labels at other horizons, made on demand
 
     @classmethod
@@ -80,7 +81,8 @@ class Dataset:
                        block.reference, clip=strategy.clip),
                    universe=universe, exec_price=exec_price, labels=labels, sampleable=sampleable,
                    target=strategy.target, normalize=strategy.normalize, clip=strategy.clip, seed=strategy.seed,
-                   benchmark=bench, observed=block.observed, feature_key=block.key, data_digest=block.data_digest)
+                   benchmark=bench, observed=block.observed, feature_key=block.key, data_digest=block.data_digest,
+                   target_clip=strategy.target_clip)
 
     def window_has_values(self, t: np.ndarray, i: np.ndarray) -> np.ndarray:
         """bool per sample (t, i): its window t-L+1..t holds at least one finite raw feature value. A window
@@ -127,7 +129,11 @@ class Dataset:
         ``need_label`` (then only samples whose label, and every auxiliary label, is known)."""
         t, i = np.nonzero(self._sample_mask(dates, need_label, aux_horizons))
         labels = self.labels[t, i]
-        per_date = rank_by_date if self.target == "rank" else zscore_by_date
+        def per_date(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
+            if self.target == "rank":
+                return rank_by_date(values, dates)
+            return zscore_by_date(values, dates, self.target_clip)
+
         targets = per_date(labels, t) if need_label else None
         aux_labels = aux_targets = None
         if need_label and aux_horizons:

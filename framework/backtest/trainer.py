@@ -134,7 +134,8 @@ class Trainer:
     def slices(self, t: int) -> tuple[WindowTransform | None, SampleSet, SampleSet | None]:
         """(window transform, training samples, validation samples or None) of the retrain at bar t: sample dates
         whose labels are known at t, the transform fitted on the training windows only."""
-        train_dates, valid_dates = walkforward.training_dates(t, self.strategy, self.embargo)
+        train_dates, valid_dates = walkforward.training_dates(
+            t, self.strategy, self.embargo, **walkforward.dated(self.strategy, self.dataset.panel.dates))
         transform = self.dataset.fit_transform(train_dates)
         train = self.dataset.samples(train_dates, transform, need_label=True, aux_horizons=self.aux_horizons)
         valid = (self.dataset.samples(valid_dates, transform, need_label=True, aux_horizons=self.aux_horizons)

@@ -34,25 +34,44 @@ def test_bars(strategy: Strategy, dates: pd.DatetimeIndex) -> tuple[int, int]:
     return t0, t1
 
 
-def training_dates(t: int, strategy: Strategy, horizon: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def training_dates(t: int, strategy: Strategy, horizon: int | None = None,
+                   dates: pd.DatetimeIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Sample dates for a model retrained at bar t: (train, valid), both s <= t - h - 1.
 
-    The validation slice is the last ``valid_fraction`` of the window; training dates
-    end h + 1 bars before it starts, so no training label overlaps a validation label.
+    The validation slice is the last ``valid_fraction`` of the window, or the fixed span
+    ``valid_start``..``valid_end`` (cut at t - h - 1); training dates end h + 1 bars before it
+    starts, so no training label overlaps a validation label, and start at ``train_start``.
     ``horizon`` overrides h: a model that also trains on labels further ahead (``aux_horizons``)
-    needs the embargo of the longest.
+    needs the embargo of the longest. ``dates`` (the panel's) is needed for the date parameters.
     """
     h, L = (strategy.horizon if horizon is None else horizon), strategy.window
     hi = t - h - 1  # last sample whose label (exec t+1 .. t+1+h) is known at t
     lo = L - 1 if strategy.train_window is None else max(L - 1, hi - strategy.train_window + 1)
+    if strategy.train_start is not None or strategy.valid_start is not None:
+        if dates is None:
+            raise ValueError("training_dates: train_start/valid_start need the panel's dates")
+    if strategy.train_start is not None:
+        lo = max(lo, int(dates.searchsorted(pd.Timestamp(strategy.train_start))))
     if hi < lo:
         return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    if strategy.valid_start is not None:  # a fixed span (Qlib's "valid" segment), never past t - h - 1
+        v0 = max(lo, int(dates.searchsorted(pd.Timestamp(strategy.valid_start))))
+        v1 = hi if strategy.valid_end is None else \
+            min(hi, int(dates.searchsorted(pd.Timestamp(strategy.valid_end), "right")) - 1)
+        train = np.arange(lo, min(v0 - h - 1, hi + 1))
+        return train, np.arange(v0, v1 + 1)
     n = hi - lo + 1
     n_valid = int(round(n * strategy.valid_fraction))
     if n_valid == 0:
         return np.arange(lo, hi + 1), np.array([], dtype=np.int64)
     v0 = hi - n_valid + 1
     return np.arange(lo, v0 - h - 1), np.arange(v0, hi + 1)
+
+
+def dated(strategy: Strategy, dates: pd.DatetimeIndex) -> dict:
+    """``{"dates": dates}`` for ``training_dates`` when the strategy's spans are dates (``train_start``,
+    ``valid_start``), else ``{}`` (the call stays ``training_dates(t, strategy, horizon)``)."""
+    return {"dates": dates} if strategy.train_start is not None or strategy.valid_start is not None else {}
 
 
 @dataclass(frozen=True)

@@ -68,11 +68,15 @@ def _per_date(values: np.ndarray, dates: np.ndarray, transform) -> np.ndarray:
     return out
 
 
-def zscore_by_date(values: np.ndarray, dates: np.ndarray, clip: float = 3.0) -> np.ndarray:
-    """Z-score a 1-D sample vector within each date (training targets: CSZScoreNorm in Qlib)."""
+def zscore_by_date(values: np.ndarray, dates: np.ndarray, clip: float | None = 3.0) -> np.ndarray:
+    """Z-score a 1-D sample vector within each date (training targets: CSZScoreNorm in Qlib), bounded by +-clip
+    (None: unbounded, as Qlib's)."""
     def zscore(seg: np.ndarray) -> np.ndarray | float:
         sd = seg.std()
-        return np.clip((seg - seg.mean()) / sd, -clip, clip) if sd > 0 else 0.0
+        if not sd > 0:
+            return 0.0
+        z = (seg - seg.mean()) / sd
+        return z if clip is None else np.clip(z, -clip, clip)
     return _per_date(values, dates, zscore)
 
 

@@ -97,13 +97,18 @@ class WindowTransform:
             x[:, :, rel] = x[:, :, rel] - x[:, -1:, self.reference[rel]]
         return x
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, fill: float | None = 0.0) -> np.ndarray:
+        """The transformed batch; missing values become ``fill`` (0, the neutral value networks need), or stay
+        NaN with ``fill=None`` (for models that handle missing values themselves, e.g. LightGBM)."""
         x = self.relative(x)
         if self.median is not None:
             x = (x - self.median) / self.scale
             if self.clip is not None:
                 np.clip(x, -self.clip, self.clip, out=x)
-        x[~np.isfinite(x)] = 0.0
+        if fill is not None:
+            x[~np.isfinite(x)] = fill
+        else:
+            x[np.isinf(x)] = np.nan
         return x.astype(np.float32, copy=False)
 
     @classmethod

@@ -95,7 +95,7 @@ def model_key(model_name: str, factory: Callable[..., Any], params: dict, train:
     code = code_version(factory)
     if code is None:
         return None
-    versions = {"numpy": np.__version__, "torch": _installed_version("torch")}
+    versions = {"numpy": np.__version__, "torch": _installed_version("torch"), "lightgbm": _installed_version("lightgbm")}
     dates = {name: [int(s.t.min()), int(s.t.max())] if s is not None and len(s) else None
              for name, s in (("train", train), ("valid", valid))}
     parts = {"format": FORMAT, "model": model_name, "params": stable(params), "seed": seed, "code": code,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,27 @@ class SampleSet:
         return np.concatenate([self.windows(np.arange(s, min(s + chunk, len(self))))[:, -1, :]
                                for s in range(0, len(self), chunk)] or [np.zeros((0, self.n_features), np.float32)])
 
+    def tabular(self, lags: int = 1, missing: float | None = None, chunk: int = 8192) -> np.ndarray:
+        """float32[B, lags * F]: the last ``lags`` steps of every window side by side (lag 0, today's row, first;
+        then lag 1, ...), for tabular models. The window transform is applied (window-relative differences, robust
+        scaling), but missing values stay NaN (``missing=None``) instead of becoming 0, so a tree model sees them as
+        missing; features the per-date normalisation already zero-filled stay 0. Reads rows <= t only."""
+        if not isinstance(lags, (int, np.integer)) or isinstance(lags, bool) or not 1 <= lags <= self.window:
+            raise ValueError(f"lags must be an int from 1 to the strategy's window ({self.window}), got {lags!r}")
+        out = np.empty((len(self), lags * self.n_features), dtype=np.float32)
+        for s in range(0, len(self), chunk):
+            sel = np.arange(s, min(s + chunk, len(self)))
+            t, i = self.t[sel], self.i[sel]
+            if self.transform is None:
+                x = np.stack([self.features[t - k, i, :] for k in range(lags)], axis=1)  # [b, lags, F], lag 0 first
+            else:
+                x = np.ascontiguousarray(self._view[t - self.window + 1, i].transpose(0, 2, 1))  # whole windows:
+                x = _transformed(self.transform, x, missing)[:, ::-1][:, :lags]  # relative to the window's last step
+            if missing is not None:
+                x = np.where(np.isfinite(x), x, np.float32(missing))
+            out[sel] = x.reshape(len(sel), -1)
+        return out
+
     def subset(self, sel: np.ndarray) -> SampleSet:
         def pick(a):
             return None if a is None else a[sel]
@@ -68,3 +90,12 @@ class SampleSet:
         idx = np.arange(len(self)) if rng is None else rng.permutation(len(self))
         for s in range(0, len(idx), batch_size):
             yield idx[s:s + batch_size]
+
+
+def _transformed(transform, x: np.ndarray, missing: float | None) -> np.ndarray:
+    """``transform(x, fill=missing)`` when the transform takes ``fill`` (WindowTransform), else ``transform(x)``."""
+    try:
+        takes_fill = "fill" in inspect.signature(transform).parameters
+    except (TypeError, ValueError):
+        takes_fill = False
+    return transform(x, fill=missing) if takes_fill else transform(x)
