@@ -1,6 +1,6 @@
 """Re-simulate saved runs' decisions with the engine of two code versions: what an engine change does to results.
 
-    python benchmarks/resimulate.py RUN_DIR [RUN_DIR ...] [--before GIT_REF]
+    python benchmarks/resimulate.py RUN_DIR [RUN_DIR ...] [--before GIT_REF | --before none]
 
 Reads each run's ``config.json``, ``rebalances.parquet`` and ``weights.parquet`` (the target
 weights decided at each rebalance, which no engine change alters), rebuilds the panel from the
@@ -10,6 +10,7 @@ up to the span's last bar. Prints excess return, IR and excess drawdown for both
 filled on limit-up and limit-down bars by side, the seconds each took, the largest per-bar
 return difference from the stored run, and whether it is below 1e-12. Then compares the two engines'
 filled orders field by field (count, bar, asset, side, size, price, fees) and their per-bar returns.
+``--before none`` re-simulates with the working tree's engine only (no git checkout needed).
 """
 
 from __future__ import annotations
@@ -94,12 +95,13 @@ def load_run(run: Path, registries, loaded: dict):
     return strategy, dataset, calendar, decisions
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("runs", nargs="+")
-    ap.add_argument("--before", default="HEAD", help="git ref whose engine to compare with (default HEAD)")
-    args = ap.parse_args()
-    before = engine_at(args.before)
+    ap.add_argument("--before", default="HEAD", help="git ref whose engine to compare with (default HEAD; "
+                                                      "'none': the working tree's engine only)")
+    args = ap.parse_args(argv)
+    before = None if args.before.lower() == "none" else engine_at(args.before)
     registries = collect_registries()
     loaded: dict = {}
     for run in map(Path, args.runs):
@@ -108,7 +110,7 @@ def main() -> None:
         panel = dataset.panel
         up, down = engine.limit_moves(panel.close.astype(np.float64), dataset.exec_price, strategy.limit_threshold)
         sims = {}
-        for name, eng in (("before", before), ("now", engine)):
+        for name, eng in ((("before", before),) if before is not None else ()) + (("now", engine),):
             t = time.perf_counter()
             sim = simulate(eng, strategy, dataset, calendar, decisions)
             seconds = time.perf_counter() - t
@@ -126,7 +128,8 @@ def main() -> None:
                   f"stored run {gap:.1e}; reproduces the stored returns: {same}",
                   flush=True)
             sims[name] = sim
-        print(f"{run.name} before vs now: {same_orders(sims['before'], sims['now'])}", flush=True)
+        if before is not None:
+            print(f"{run.name} before vs now: {same_orders(sims['before'], sims['now'])}", flush=True)
 
 
 def same_orders(a, b) -> str:
