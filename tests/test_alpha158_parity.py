@@ -20,6 +20,7 @@ _FLAT = ("pandas 3.1's rolling corr kernel (what Qlib calls) returns NaN in one 
 EXCEPTIONS: dict[str, tuple[int, str]] = {"CORR10": (1, _FLAT), "CORR20": (1, _FLAT), "CORR30": (1, _FLAT)}
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.skipif(not (FOLDER.is_dir() and REF.is_file()), reason="../shared/data (CSI 300 folder) is absent")
 def test_alpha158_matches_qlib_on_every_factor_date_and_asset():

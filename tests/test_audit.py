@@ -57,6 +57,7 @@ def strategy_file(tmp_path: Path, body: str = "") -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_clean_strategy_passes_every_check_and_json_says_so(tmp_path, capsys):
     """Weekly rebalances leave the skill check too few decision bars: it warns, and the audit still exits 0."""
     code = main(["audit", str(strategy_file(tmp_path)), "--json"])
@@ -149,6 +150,7 @@ class Leaky(Audited):
 '''
 
 
+@pytest.mark.slow
 def test_target_weights_reading_tomorrow_through_a_closure_fails_the_skill_check(tmp_path, capsys):
     """The leak bypasses the panel seqalpha hands over, so truncation cannot see it; its weights' rank IC against
     the returns they earn far exceeds the scores'. The old audit passed it (exit 0)."""
@@ -247,6 +249,7 @@ BUILT_IN_FAST = {"model_params": {"hidden_size": 4, "epochs": 1, "patience": 1, 
                  "min_train_bars": 60, "rebalance": "D", "portfolio_params": {"k": 5}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, extra", [
     ("lstm_topk", {}),
     ("gru_topk_dropout", {"portfolio_params": {"k": 5, "n_drop": 1, "hold": True}}),  # NaN: no order

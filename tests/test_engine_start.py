@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from seqalpha import engine
 from seqalpha.lazy import BuiltOnRead
@@ -22,6 +23,7 @@ def _market(T=12, N=3):
     return pd.bdate_range("2021-01-01", periods=T), pd.Index(["X", "Y", "Z"][:N]), close
 
 
+@pytest.mark.slow
 def test_a_new_process_loads_the_kernel_from_the_disk_cache_and_never_imports_vectorbt():
     dates, assets, close = _market()
     engine.simulate(dates, assets, close, close, np.ones_like(close, bool), {0: np.array([0.5, 0.5, 0.0])},

@@ -103,6 +103,7 @@ USER_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_a_users_plugins_folder_does_not_shadow_the_builtins(tmp_path):
     """The issue's crash: a script beside its own ``plugins/`` package runs a backtest; the built-ins come from
     ``seqalpha.builtin_plugins``, and the only top-level ``plugins`` module is the user's."""
@@ -135,6 +136,7 @@ OLD_STRATEGY = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_an_old_style_strategy_file_runs_from_the_command_line_with_a_warning(tmp_path):
     (tmp_path / "old_style.py").write_text(OLD_STRATEGY)
     out = subprocess.run([sys.executable, "-m", "seqalpha.cli", "run", "old_style.py", "--out", "run", "-q"],

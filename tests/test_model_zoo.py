@@ -26,6 +26,7 @@ class Planted(Strategy):
     cache = False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("model", "params"), [
     ("alstm", {"hidden_size": 16, "epochs": 6, "lr": 3e-3}),
     ("alstm", {"hidden_size": 16, "epochs": 6, "lr": 3e-3, "rnn_type": "gru", "gate_init": "chrono"}),
@@ -116,6 +117,7 @@ class Walk(Planted):
     min_train_bars = 200
 
 
+@pytest.mark.slow
 def test_warm_starts_train_fewer_epochs_from_the_previous_model(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path / "cache"))
     params = {"hidden_size": 8, "epochs": 8, "patience": 8, "lr": 3e-3}
@@ -131,6 +133,7 @@ def test_warm_starts_train_fewer_epochs_from_the_previous_model(tmp_path, monkey
     np.testing.assert_array_equal(again.scores["score"], warm.scores["score"])
 
 
+@pytest.mark.slow
 def test_models_with_auxiliary_heads_are_cached_and_warm_started(tmp_path, monkeypatch, dask_scheduler):
     """A model with aux heads comes back from the cache with every head (a rerun fits nothing, same scores), on
     the fan-out's path too, and can warm-start (restore once rebuilt a one-head network: every load missed)."""

@@ -155,6 +155,7 @@ def _cli(args, site: Path):
                           cwd=ROOT, timeout=120)
 
 
+@pytest.mark.slow
 def test_entry_point_plugin_is_discovered(tmp_path):
     _fake_distribution(tmp_path, '''
         from seqalpha import hookimpl

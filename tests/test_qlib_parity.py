@@ -38,6 +38,7 @@ def test_qlib_conventions_sum_returns_with_238_days():
     assert qlib_conventions(r, b, 12)["qlib_excess_annual_return"] == pytest.approx(active.mean() * 12)
 
 
+@pytest.mark.slow
 def test_hold_keeps_names_without_orders_and_trades_less():
     rule = topk_dropout(k=3, n_drop=1, hold=True)
     scores = pd.Series([5.0, 4, 3, 2, 1], index=list("abcde"))

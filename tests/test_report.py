@@ -288,6 +288,7 @@ def screenshot(page: Path, target: Path, tmp_path: Path, height: int = 3000) -> 
     return target
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
 def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> None:
     page = build_report(run_dir)
@@ -298,6 +299,7 @@ def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> N
     screenshot(page, tmp_path / "report.png", tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
 def test_comparison_renders_in_headless_chromium(runs_root: Path, tmp_path: Path) -> None:
     page = tmp_path / "compare.html"

@@ -57,6 +57,7 @@ def warm_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_warm_start_killed_and_resumed_gives_bitwise_the_same_run(warm_file, tmp_path, monkeypatch, capsys):
     """The warm-start chain is in the checkpoint: the first refit after --resume starts from the same model, under
     the same cache key, as in the run that was never stopped (it used to start cold: other numbers, exit 0). The
@@ -91,6 +92,7 @@ def test_warm_start_resume_without_the_cache_continues_the_chain(warm_file, tmp_
 
 
 # ---- --workers ----------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_workers_honour_force_and_record_cache_false(tmp_path, capsys, dask_scheduler):
     """`run --workers 2 --force` (here on the shared cluster through `--scheduler`: the same fan-out) over a folder
     holding a checkpoint discards it (--force used to be dropped on this path, so every model was fitted and then

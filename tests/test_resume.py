@@ -64,6 +64,7 @@ def _numbers(run_dir: Path) -> dict:
     return {k: v for k, v in metrics.items() if k not in ("seconds", "retrain_seconds", "n_cache_hits")}
 
 
+@pytest.mark.slow
 def test_sigkilled_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, capsys):
     """Killed with SIGKILL after its second retrain, then `--resume`d, in processes of their own; the run that was
     never stopped goes in this process (the same command, and the same numbers as in a process of its own)."""

@@ -44,7 +44,8 @@ def tiny_overrides(cls) -> dict:
     return {k: v for k, v in over.items() if k in cls.param_names()}
 
 
-@pytest.mark.parametrize("path", STRATEGY_FILES, ids=[p.stem for p in STRATEGY_FILES])
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem.startswith("csi300_") else p
+                                  for p in STRATEGY_FILES], ids=[p.stem for p in STRATEGY_FILES])
 def test_strategy_file_runs_end_to_end(path, tmp_path):
     """Every example strategy runs, writes the whole run directory, and its tables agree with its test span."""
     from seqalpha.runs import schema
@@ -118,6 +119,7 @@ def test_model_params_for_another_model_fail_before_loading_data_with_the_fix(ca
     assert "'linear': unknown model parameter(s) ['hidden_size'" in err and "--set model_params={}" in err
 
 
+@pytest.mark.slow
 def test_cli_run_with_overrides_and_data(tmp_path):
     table = tmp_path / "table.parquet"
     from seqalpha.builtin_plugins.synthetic import make_synthetic_panel

@@ -127,6 +127,7 @@ def test_serial_sweep_then_resume_runs_only_what_is_missing(strategy_file, seria
     assert set(other.table["worker"]) == {"local"} and set(other.table["threads"]) == {2}  # none kept: other count
 
 
+@pytest.mark.slow
 def test_sweep_on_two_workers_equals_serial_and_records_failures(strategy_file, serial_sweep, tmp_path,
                                                                   dask_scheduler):
     """On the shared 2-worker cluster (`--scheduler`; test_a_worker_killed_mid_sweep_is_retried starts its own)."""
@@ -144,6 +145,7 @@ def test_sweep_on_two_workers_equals_serial_and_records_failures(strategy_file, 
                                   check_dtype=False)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_sweep_is_retried(strategy_file, tmp_path, monkeypatch):
     monkeypatch.setenv("SEQALPHA_TEST_KILL_MARKER", str(tmp_path / "killed-once"))
     cls, _ = load_strategy_file(strategy_file)
@@ -152,6 +154,7 @@ def test_a_worker_killed_mid_sweep_is_retried(strategy_file, tmp_path, monkeypat
     assert list(res.table["status"]) == ["ok", "ok"]
 
 
+@pytest.mark.slow
 def test_run_with_workers_equals_a_serial_run_and_records_threads(strategy_file, tmp_path, capsys):
     """`--workers 2` starts its own local cluster, and leaves this process's environment as it found it."""
     import os
@@ -184,6 +187,7 @@ def test_thread_count_is_recorded_and_repeatable(strategy_file, tmp_path):
     assert run_backtest(cls, progress=False, cache=False).config["threads"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(__import__("shutil").which("chromium") is None, reason="chromium is not installed")
 def test_sweep_report_renders_in_headless_chromium(serial_sweep, tmp_path):
     from tests.test_report import browser_check, screenshot
@@ -193,6 +197,7 @@ def test_sweep_report_renders_in_headless_chromium(serial_sweep, tmp_path):
     screenshot(page, tmp_path / "sweep.png", tmp_path, height=1400)
 
 
+@pytest.mark.slow
 def test_data_the_workers_cannot_see_is_named_and_scatter_data_ships_it(strategy_file, tmp_path, dask_scheduler):
     from seqalpha.builtin_plugins.synthetic import make_synthetic_panel
 
