@@ -9,15 +9,16 @@ windows), on
 * ``synthetic``: the synthetic source at 3,000 assets x 5,000 days with open, high and low (``ohlc=1``);
 * ``csi300``: the shared CSI 300 folder (skipped when ``../shared`` is absent);
 
-with a stand-in for Alpha158 (being built elsewhere): ``wide158``, 158 cheap backward-looking float32 factors of
-close, open, high, low and volume (returns at 20 lags, moving-average ratios, ranges, volume ratios), registered
-here only, a ``LazyFeatureSet`` that writes factor by factor into the store's memory map (as the expression
-engine will). Steps, each timed, memory sampled every 20 ms from /proc/self/status in a thread:
+with ``alpha158`` (the default: the expression engine writes it factor by factor into the store's memory map), or
+``--feature-set wide158``, a stand-in measured before ``alpha158`` existed: 158 cheap backward-looking float32
+factors of close, open, high, low and volume (returns at 20 lags, moving-average ratios, ranges, volume ratios),
+registered here only, a ``LazyFeatureSet`` as well. Steps, each timed, memory sampled every 20 ms from /proc/self/status in a thread:
 
 1. load the panel;  2. build the Dataset with an empty store (compute: factors, masking, checksums, write);
 3. open the entry as a new process would (every crc32 checked: the check cost);  4. the run itself (store hit).
 
     nice -n 10 python benchmarks/bench_feature_memory.py [synthetic|csi300|both] [--assets 3000 --days 5000]
+                                                         [--feature-set alpha158|wide158]
 
 The store goes to a temporary folder (``--store DIR`` to choose), deleted at the end.
 """
@@ -152,7 +153,7 @@ def mb(n: int) -> str:
     return f"{n / 2**20:,.0f} MiB"
 
 
-def measure(label: str, uri: str, store_root: Path, normalize: str) -> dict:
+def measure(label: str, uri: str, store_root: Path, normalize: str, feature_set: str = "alpha158") -> dict:
     from seqalpha import Strategy, run_backtest
     from seqalpha.backtest.dataset import Dataset
     from seqalpha.data import load_panel
@@ -172,7 +173,6 @@ def measure(label: str, uri: str, store_root: Path, normalize: str) -> dict:
 
     class Bench(Strategy):
         data = uri
-        feature_set = "wide158"
         model = "lstm"
         model_params = {"hidden_size": 8, "epochs": 1, "batch_size": 1024, "max_train_samples": 200_000}
         window = 20
@@ -184,6 +184,7 @@ def measure(label: str, uri: str, store_root: Path, normalize: str) -> dict:
         test_start = str(panel.dates[T - 252].date())  # the last 250 decision bars (the last 2 have no label)
 
     Bench.normalize = normalize
+    Bench.feature_set = feature_set
     store = FeatureStore(store_root / "features")
     store.writable()
     sampler.phase("compute features")
@@ -237,6 +238,7 @@ def main() -> int:
     parser.add_argument("--assets", type=int, default=3000)
     parser.add_argument("--days", type=int, default=5000)
     parser.add_argument("--normalize", default="robust", help="robust (fitted per retrain), zscore or rank")
+    parser.add_argument("--feature-set", default="alpha158", choices=("alpha158", "wide158"))
     parser.add_argument("--store", help="the cache folder to put features/ in (default: a temporary folder)")
     parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[1].parent / "shared"))
     args = parser.parse_args()
@@ -246,12 +248,12 @@ def main() -> int:
     try:
         if args.which in ("synthetic", "both"):
             measure("synthetic", f"synthetic?assets={args.assets}&days={args.days}&ohlc=1&noise_factors=0", root,
-                    normalize)
+                    normalize, args.feature_set)
         csi = Path(args.shared) / "data" / "cn_csi300_qlib"
         if args.which in ("csi300", "both"):
             if csi.is_dir():
                 gc.collect()
-                measure("csi300", CSI300.format(root=args.shared), root, normalize)
+                measure("csi300", CSI300.format(root=args.shared), root, normalize, args.feature_set)
             else:
                 print(f"csi300: {csi} absent, skipped")
     finally:
