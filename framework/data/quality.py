@@ -360,8 +360,10 @@ def scan(panel: Panel, thresholds: Thresholds | None = None) -> QualityReport:
     """Every check on ``panel``; findings sorted errors first, then by severity (worst first)."""
     th = thresholds or Thresholds()
     t0 = time.perf_counter()
-    found = [*_spikes(panel, th), *_impossible(panel, th), *_splits(panel, th), *_stale(panel, th),
-             *_extreme_factors(panel, th)]
+    spikes = _spikes(panel, th)
+    at = {f._ti for f in spikes}  # a spike's bar is often impossible too (close outside [low, high]): one finding
+    found = [*spikes, *(f for f in _impossible(panel, th) if f._ti not in at), *_splits(panel, th),
+             *_stale(panel, th), *_extreme_factors(panel, th)]
     found.sort(key=lambda f: (f.level != ERROR, -f.score, f.date, f.asset))
     return QualityReport(found, panel.meta.get("adjusted"), th, time.perf_counter() - t0)
 
@@ -396,3 +398,13 @@ def apply_policy(panel: Panel, report: QualityReport, policy: str) -> Panel:
     if policy == "mask" and report.errors:
         return masked(panel, report)
     return panel
+
+
+def prepare(panel: Panel, policy: str, warn: bool = True) -> tuple[Panel, QualityReport]:
+    """Scan ``panel``, apply ``policy`` and, with ``warn``, emit one DataQualityWarning with the counts and the
+    five worst findings: the panel a run computes from, and the scan's report (every entry point calls this)."""
+    report = scan(panel)
+    out = apply_policy(panel, report, policy)
+    if warn and report.findings:
+        warnings.warn(report.summary(policy), DataQualityWarning, stacklevel=3)
+    return out, report
