@@ -15,7 +15,9 @@ from seqalpha import Strategy, panel_from_frame, run_backtest
 from seqalpha.cli import main
 from seqalpha.data.quality import DataQualityError, DataQualityWarning, apply_policy, scan
 from seqalpha.engine import equal_weight_benchmark
+from seqalpha.report.sections import SECTIONS, section_data_quality
 from seqalpha.resolved import resolve_run
+from seqalpha.runs.reader import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,15 +179,16 @@ def test_mask_never_books_a_return_through_a_bad_tick_warn_does(tmp_path):
         warn = run_backtest(Spiky, data=panel_from_frame(spiked_frame()))
     assert warn.returns["benchmark"].abs().max() > 10
     with pytest.warns(DataQualityWarning, match="masked"):
-        masked = run_backtest(Spiky, data=panel, out=tmp_path / "run", data_policy="mask")
+        masked = run_backtest(Spiky, data=panel, data_policy="mask")
     assert masked.returns["strategy"].abs().max() < 0.2 and masked.returns["benchmark"].abs().max() < 0.2
     assert not (masked.weights["date"] == panel.dates[129]).empty  # decided the bar before: held through it
+    masked.write(tmp_path / "run", report=False)  # what run_backtest(out=...) writes (the charts cost 2 s)
     dq = json.loads((tmp_path / "run" / "data_quality.json").read_text())
     assert dq["policy"] == "mask" and dq["counts"] == {"spike": 6} and len(dq["findings"]) == 6
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["data_quality"] == {"policy": "mask", "scan": dq["digest"]}
-    html = (tmp_path / "run" / "report.html").read_text()
-    section = html[html.index('id="data-quality"'):html.index('id="metrics"')]
+    assert ("data-quality", "Data quality", section_data_quality) in SECTIONS
+    section = section_data_quality(load_run(tmp_path / "run"))
     assert "6 finding(s): 6 spike" in section and section.count("<tr>") == 7 and "A10" in section
 
 
