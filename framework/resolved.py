@@ -55,6 +55,8 @@ class ResolvedRun:
     members: tuple = _identity()  # the seeds of the models one retrain fits
     data: str = _identity()  # the data URI (or "panel:NAME" for a Panel passed from Python)
     data_digest: str | None = _identity(default=None)  # sha256 of the loaded panel; None until loaded
+    # {"policy": data_policy, "scan": the data-quality scan's digest (None until the data is loaded)}
+    data_quality: dict = _identity(default_factory=dict)
     features: dict = _identity(default_factory=dict)  # feature_set, factors, normalize, window, and names once built
     threads: int = _identity(default=DEFAULT_THREADS)
     code: dict = _identity(default_factory=dict)  # {"strategy": sha256, "model": sha256}: source, not paths
@@ -86,6 +88,7 @@ class ResolvedRun:
         ident = self.identity()
         if not with_data:
             ident.pop("data_digest", None)
+            ident["data_quality"] = {k: v for k, v in ident["data_quality"].items() if k != "scan"}
             ident["features"] = {k: v for k, v in ident["features"].items() if k not in ("names", "universe")}
         return digest(ident)
 
@@ -97,10 +100,11 @@ class ResolvedRun:
 
     # ---- after the data is loaded ---------------------------------------------------------------
     def with_data(self, panel, feature_names: list[str], digest: str | None = None,
-                  feature_key: str | None = None, universe=None) -> ResolvedRun:
+                  feature_key: str | None = None, universe=None, quality_digest: str | None = None) -> ResolvedRun:
         """This run with the loaded panel's digest (``digest`` when already taken), the built feature names, the
-        feature store's key of its features (None when they were computed in memory) and, when a cross-sectional
-        expression ranks within the strategy's (T, N) ``universe`` mask, that mask's digest."""
+        feature store's key of its features (None when they were computed in memory), the data-quality scan's digest
+        (``quality_digest``) and, when a cross-sectional expression ranks within the strategy's (T, N) ``universe``
+        mask, that mask's digest."""
         features = {**self.features, "names": list(feature_names)}
         if universe is not None:
             import numpy as np
@@ -110,8 +114,9 @@ class ResolvedRun:
             h = hashlib.sha256()
             hash_arrays(h, np.asarray(universe, dtype=bool))
             features["universe"] = h.hexdigest()
+        quality = {**self.data_quality, "scan": quality_digest} if quality_digest else self.data_quality
         return dataclasses.replace(self, data_digest=digest or panel_digest(panel), feature_key=feature_key,
-                                   features=features)
+                                   features=features, data_quality=quality)
 
     @property
     def model_entry(self):
@@ -214,7 +219,7 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
         embargo=max((instance.horizon, *aux)), warm_start=bool(effective.get("warm_start")),
         members=tuple(member_seeds(instance, factory)) if instance.seeds else (factory_params.get("seed",
                                                                                                    instance.seed),),
-        data=label,
+        data=label, data_quality={"policy": instance.data_policy},
         features={"feature_set": instance.feature_set, "factors": instance.factors, "normalize": instance.normalize,
                   "window": instance.window,
                   "expressions": [[n, e] for n, e in instance.expressions.items()]},  # in order: names are columns

@@ -64,6 +64,7 @@ class Strategy:
     delist_after: int = 5  # bars in a row without a price after which a position is sold at its last price
     lot_size: int | None = None  # shares per lot (100 in China): orders are rounded to whole lots; None: any size
     benchmark: str | None = None  # None: the equal-weight universe; a code (e.g. "SH000300"): the data's benchmark
+    data_policy: str = "warn"  # the data-quality scan's errors: "warn" (use as is), "mask" (NaN), "refuse" (stop)
     seed: int = 0
     seeds: list[int] | None = None  # a seed ensemble: one model per seed, scores averaged (overrides seed)
     cache: bool = True  # reuse fitted models from the model cache ($SEQALPHA_CACHE_DIR) when nothing changed
@@ -153,6 +154,7 @@ class Strategy:
         _choice(self, "normalize", ("zscore", "rank", "robust", None))
         _choice(self, "target", ("zscore", "rank"), "per-date label normalisation")
         _choice(self, "execution", ("close", "open"))
+        _choice(self, "data_policy", ("warn", "mask", "refuse"), "what to do with data-quality errors")
         for name in ("fees", "slippage", "buy_cost", "sell_cost"):
             _number(self, name, low=0.0, high=1.0, high_open=True, meaning="a rate per order, e.g. 0.001 for 0.1%")
         _number(self, "min_cost", low=0.0, meaning="cash units per order")

@@ -97,7 +97,7 @@ def read_qlib(
         universe=membership_mask(calendar, [spells[c] for c in codes]),
         benchmark=_read_benchmark(root, bench, calendar, lo, len(full_calendar)) if bench else None,
         meta={"source": "qlib", "dir": str(root), "universe": universe, "benchmark_name": bench,
-              "nan_volume_is_suspended": True},
+              "nan_volume_is_suspended": True, "adjusted": True},
     )
 
 

@@ -253,7 +253,10 @@ def _build_panel(folder: Path, frames: list[TickerFrame], factors) -> Panel:
         fields=fields,
         values=values,
         name=f"csv:{folder.name}",
-        meta={"source": "csv", "dir": str(folder), "adjusted": [f.ticker for f in frames if f.adjusted]},
+        # "adjusted": True when every file had Adj Close (the data-quality scan then skips its split check),
+        # else None (unknown); "adjusted_tickers" names the files that had it
+        meta={"source": "csv", "dir": str(folder), "adjusted": True if all(f.adjusted for f in frames) else None,
+              "adjusted_tickers": [f.ticker for f in frames if f.adjusted]},
     )
 
 

@@ -52,7 +52,8 @@ def test_strategy_file_runs_end_to_end(path, tmp_path):
 
     cls, _ = load_strategy_file(path)
     res = run_backtest(cls, progress=False, out=tmp_path / "run", **tiny_overrides(cls))
-    files = [schema.CONFIG, schema.METRICS, schema.REPORT, *(f"{t}.parquet" for t in schema.TABLES)]
+    files = [schema.CONFIG, schema.METRICS, schema.REPORT, schema.DATA_QUALITY,
+             *(f"{t}.parquet" for t in schema.TABLES)]
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(files)
     first, last = (pd.Timestamp(d) for d in res.config["span"])
     assert res.scores["date"].min() == first and res.scores["date"].max() == last

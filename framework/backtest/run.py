@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import engine, metrics
 from ..data import Panel, load_panel
+from ..data import quality as data_quality
 from ..features.store import store_for
 from ..model import ModelCache, unknown_params
 from ..plugins import Registries, run_manager
@@ -95,10 +96,12 @@ def _run(run: ResolvedRun, data, out, hook, progress: Progress, resume: bool, ru
     with timer.phase("data"):
         progress.log(f"loading data {data if isinstance(data, str) else data.name}")
         panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
+        panel, quality = data_quality.prepare(panel, strategy.data_policy)  # before anything reads it
         store = store_for(run.cache, run.cache_dir) if cache is not None else None  # warned once: unwritable
         dataset = Dataset.build(strategy, panel, registries.features, store, definitions=run.features)
         run = run.with_data(panel, dataset.feature_names, dataset.data_digest, dataset.feature_key,
-                            universe=dataset.universe if strategy.expression_program().cross_sectional else None)
+                            universe=dataset.universe if strategy.expression_program().cross_sectional else None,
+                            quality_digest=quality.digest)
     calendar = WalkForward.of(strategy, panel.dates)
     trainer = Trainer(run, dataset, cache, progress)
 
@@ -125,6 +128,7 @@ def _run(run: ResolvedRun, data, out, hook, progress: Progress, resume: bool, ru
         sim, benchmark = simulate_span(strategy, dataset, calendar, dict(state.decisions))
     result = assemble(run, dataset, calendar, state, sim, benchmark, timer.seconds, wall0,
                       {"resumed_at": str(panel.dates[start].date()) if start > calendar.t0 else None})
+    result.data_quality = quality.as_json(strategy.data_policy)
     if out is not None:
         result.write(out)
         checkpoint.clear()

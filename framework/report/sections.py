@@ -352,6 +352,37 @@ def section_metrics(run: Run) -> str:
     return html_table(["metric", "value", "convention"], rows, numeric={1})
 
 
+#: Findings listed in the report's data-quality table; data_quality.json holds every one.
+QUALITY_ROWS = 100
+
+
+def section_data_quality(run: Run) -> str:
+    """The data-quality scan's findings (data_quality.json): counts, the policy, then a table of the worst."""
+    from ..runs.reader import read_json
+
+    dq = read_json(run.path / "data_quality.json")
+    if not dq:
+        return note("No data_quality.json in this run (written by runs since the data-quality scan).")
+    findings = dq.get("findings") or []
+    counts = ", ".join(f"{n} {k}" for k, n in (dq.get("counts") or {}).items()) or "none"
+    head = (f"<p>data_policy <code>{esc(dq.get('policy'))}</code> · {len(findings)} finding(s): {esc(counts)} · "
+            f"{esc(dq.get('errors', 0))} error(s) · prices adjusted: {esc(dq.get('adjusted'))} · scan digest "
+            f"<code>{esc(str(dq.get('digest', ''))[:12])}</code></p>")
+    if not findings:
+        return head + note("The scan found no spike, split, stale run, impossible bar or extreme factor value.")
+    rows = [[esc(f.get("level")), esc(f.get("kind")), esc(f.get("asset")), esc(f.get("date")), esc(f.get("field")),
+             format_value(f.get("value"), "g"),
+             esc(", ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in (f.get("detail") or {}).items())),
+             format_value(f.get("score"), "f2")] for f in findings[:QUALITY_ROWS]]
+    rest = len(findings) - QUALITY_ROWS
+    more = note(f"... and {rest} more finding(s) in data_quality.json.") if rest > 0 else ""
+    why = note("Decided on the whole file, as a vendor's correction would be (a spike is recognised by the next "
+               "bar's price): data_policy='mask' is a data-cleaning step, not a point-in-time signal.")
+    return head + html_table(["level", "kind", "asset", "date", "field", "value", "neighbours / detail", "severity"],
+                             rows, numeric={5, 7}) + more + why
+
+
 SECTIONS: list[tuple[str, str, Callable[[Run], str]]] = [
     ("overview", "Run", section_overview),
     ("performance", "Performance", section_performance),
@@ -360,5 +391,6 @@ SECTIONS: list[tuple[str, str, Callable[[Run], str]]] = [
     ("trading", "Trading", section_trading),
     ("training", "Training", section_training),
     ("gradient-flow", "Gradient flow", section_gradient_flow),
+    ("data-quality", "Data quality", section_data_quality),
     ("metrics", "Metrics and conventions", section_metrics),
 ]

@@ -74,9 +74,10 @@ def claim(folder: str | Path) -> Iterator[Path]:
 def start(folder: str | Path, resume: bool, force: bool) -> None:
     """Before a run writes into ``folder``: refuse to replace a finished run (metrics.json) or drop an unfinished
     run's checkpoint unless told to (``force``; ``resume`` continues a checkpoint), and unmark the folder as
-    finished or failed (its old metrics.json would otherwise stand beside new files)."""
+    finished or failed (its old metrics.json would otherwise stand beside new files), and drop an earlier run's
+    data_quality.json (the report would show it for this run)."""
     check_start(folder, resume, force)
-    for name in (schema.METRICS, FAILED):
+    for name in (schema.METRICS, FAILED, schema.DATA_QUALITY):
         with contextlib.suppress(FileNotFoundError):
             (Path(folder) / name).unlink()
 

@@ -34,6 +34,7 @@ class BacktestResult:
     # the vectorbt Portfolio, for its API (pf.stats(), pf.orders, ...): built (importing vectorbt) when first read
     portfolio: object = BuiltOnRead()
     run_dir: Path | None = None
+    data_quality: dict | None = None  # the data-quality scan (data_quality.json's body), None when not scanned
 
     def equity(self) -> pd.DataFrame:
         """Compounded equity of the strategy and the benchmark, starting from 1."""
@@ -50,6 +51,8 @@ class BacktestResult:
         atomic_write_bytes(run_dir / schema.CONFIG, dumps(self.config).encode())
         for name in schema.TABLES:
             atomic_write_bytes(schema.table_path(run_dir, name), getattr(self, name).to_parquet(index=False))
+        if self.data_quality is not None:
+            atomic_write_bytes(run_dir / schema.DATA_QUALITY, dumps(self.data_quality).encode())
         atomic_write_bytes(run_dir / schema.METRICS, dumps(self.metrics).encode())
         self.run_dir = run_dir
         if report:

@@ -4,6 +4,7 @@
     metrics.json     every metric (see framework/metrics/catalogue.py); written last: its presence marks a
                      finished run
     <table>.parquet  one per TABLES entry, plain Parquet that pandas reads
+    data_quality.json  the data-quality scan: policy, counts, digest and every finding (framework/data/quality.py)
     report.html      the offline report, rebuilt from the files above by `seqalpha report`
     checkpoint/      segments of an unfinished run, for --resume (removed when the run finishes)
 """
@@ -17,6 +18,7 @@ import pandas as pd
 CONFIG = "config.json"
 METRICS = "metrics.json"
 REPORT = "report.html"
+DATA_QUALITY = "data_quality.json"
 CHECKPOINT = "checkpoint"
 
 #: table name -> {column: dtype}. Dates are datetime64[ns]; assets are strings.

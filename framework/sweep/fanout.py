@@ -65,6 +65,9 @@ def _trainer(task: FitTask):
     panel = panel_for(data, type(run.instance), run.plugin_objects) if isinstance(data, str) else data
     key = (data if isinstance(data, str) else id(data), task.identity)
     if key not in _DATASETS:
+        from ..data.quality import prepare
+
+        panel, _ = prepare(panel, run.instance.data_policy, warn=False)  # as the run itself (warned there)
         _DATASETS[key] = Dataset.build(run.instance, panel, run.registries.features,
                                        store_for(run.cache, task.cache_dir), definitions=run.features)
     return Trainer(run, _DATASETS[key], ModelCache(task.cache_dir), Progress(False))
