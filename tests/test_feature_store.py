@@ -142,8 +142,11 @@ def test_the_key_changes_with_data_definitions_universe_and_code(plugin):
             feature_key(Tiny(feature_set="lazy_counted"), digest, universe, factory),
             feature_key(Expr(), digest, universe, factory),
             feature_key(Tiny(), digest, universe, reg.features.get("classic").factory),
-            feature_key(Tiny(), digest, universe, factory, {"expressions": {"x": "$close"}})}
+            feature_key(Tiny(), digest, universe, factory, {"extra_definition": "x"})}
     assert len(keys) == 10
+    # the run's definitions repeat the strategy's feature parameters: with or without them, one key
+    assert base == feature_key(Tiny(), digest, universe, factory, {"feature_set": Tiny.feature_set, "names": ["a"],
+                                                                   "window": 3, "universe": "digest"})
 
 
 def _flip(path: Path, offset: int) -> None:

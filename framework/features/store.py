@@ -197,7 +197,10 @@ def feature_key(strategy: Any, panel_digest: str, universe: np.ndarray, factory:
     return digest({
         "version": KEY_VERSION, "data": panel_digest,
         "universe": [list(universe.shape), hashlib.sha256(np.packbits(universe).tobytes()).hexdigest()],
-        "definitions": {k: v for k, v in (definitions or {}).items() if k not in ("names", "window")},
+        # the run's feature definitions add only what the strategy's own parameters do not say (the same key from
+        # every entry point, with or without them); names follow from the rest, the universe mask is hashed above
+        "definitions": {k: v for k, v in (definitions or {}).items()
+                        if k not in ("names", "window", "universe") and k not in params},
         "params": params,
         "code": code, "strategy_features": own,
         "libraries": {d: _release(d) for d in ("numpy", "pandas", "numba", "bottleneck")},
