@@ -30,6 +30,32 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def folder_writable(folder: Path) -> bool:
+    """Create ``folder`` if need be and prove a file can be written in it (a probe file, removed at once)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def modified_before(paths, older_than_days: float | None) -> list[Path]:
+    """The ``paths`` last modified more than ``older_than_days`` ago (all of them when None); a file that vanished
+    meanwhile is left out."""
+    import time
+
+    cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+    out = []
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            if cutoff is None or path.stat().st_mtime < cutoff:
+                out.append(path)
+    return out
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """``atomic_write_bytes`` of UTF-8 text."""
     atomic_write_bytes(path, text.encode("utf-8"))

@@ -18,7 +18,6 @@ import hashlib
 import importlib.metadata
 import os
 import re
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..canonical import code_version, digest, strategy_code_version
+from ..util import folder_writable, modified_before
 from .store_file import SUFFIX, EntryDamaged, EntryWriter, FeatureEntry, open_entry
 
 FOLDER = "features"  # the store's folder inside the model cache folder
@@ -63,11 +63,9 @@ class FeatureStore:
 
     def writable(self) -> bool:
         """Whether entries can be written here (the folder is created and marked if need be)."""
+        if not folder_writable(self.root):
+            return False
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
             marker = self.root / MARKER
             if not marker.is_file():
                 with contextlib.suppress(FileExistsError):
@@ -128,13 +126,7 @@ class FeatureStore:
 
             raise CacheError(f"{self.root} is not a seqalpha feature store (no {MARKER} marker file, and "
                              f"{self.foreign_file()} is not an entry): nothing deleted")
-        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
-        out = []
-        for path in self.entries():
-            with contextlib.suppress(FileNotFoundError):
-                if cutoff is None or path.stat().st_mtime < cutoff:
-                    out.append(path)
-        return out
+        return modified_before(self.entries(), older_than_days)
 
     def delete(self, paths: list[Path]) -> tuple[int, int]:
         """Delete these entries (a process that mapped one keeps reading it); (files, bytes) removed."""

@@ -36,7 +36,7 @@ import numpy as np
 from .. import safe_codec
 from ..canonical import canonical
 from ..canonical import code_version as _code_version
-from ..util import atomic_write_bytes, hash_arrays
+from ..util import atomic_write_bytes, folder_writable, hash_arrays
 from .base import Model, as_model
 from .cache_entry import KEY_ENV, EntryRejected, pack, unpack
 from .cache_folder import ENTRY_SUFFIX, MARKER, CacheError, CacheFolder  # noqa: F401 (re-exported)
@@ -193,11 +193,9 @@ class ModelCache(CacheFolder):
 
     def writable(self) -> bool:
         """Whether entries can be written here (the folder is created, and marked as a cache, if need be)."""
+        if not folder_writable(self.root):
+            return False
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
             self.mark()
             return True
         except OSError:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-import time
 from pathlib import Path
 
 from ..errors import SeqalphaError
 from ..features.store import FOLDER as STORE_FOLDER
 from ..features.store import is_store_file
+from ..util import modified_before
 from .cache_entry import MAGIC as ENTRY_MAGIC
 
 ENTRY_SUFFIX = ".model"
@@ -104,13 +104,7 @@ class CacheFolder:
                                                 and math.isfinite(older_than_days) and older_than_days >= 0):
             raise CacheError(f"--older-than must be a number of days >= 0, got {older_than_days!r}")
         self.check_deletable()
-        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
-        out = []
-        for path in self.entries():
-            with contextlib.suppress(FileNotFoundError):
-                if cutoff is None or path.stat().st_mtime < cutoff:
-                    out.append(path)
-        return out
+        return modified_before(self.entries(), older_than_days)
 
     def delete(self, paths: list[Path]) -> tuple[int, int]:
         """Delete these entries (and their folders once empty); (files, bytes) removed."""
