@@ -91,3 +91,26 @@ def test_the_documented_example_runs():
     result = run_backtest(cls, progress=False, window=5, horizon=1, min_train_bars=60, retrain=None,
                           factors=["KMID", "ROC5", "mom20", "gap", "vol_rank"])
     assert result.config["features"]["names"] == ["KMID", "ROC5", "mom20", "gap", "vol_rank"]
+
+
+def test_a_sequence_model_reads_alpha158_windows():
+    """The recurrent models take `alpha158` windows as they take `raw` ones: every factor (VWAP0 left out: no vwap
+    in the data) over 10 bars, normalised on the training windows (robust), into a tiny LSTM."""
+
+    class Seq(Strategy):
+        data = "synthetic?assets=10&days=160&seed=0&ohlc=1"
+        feature_set = "alpha158"
+        normalize = "robust"
+        model = "lstm"
+        model_params = {"hidden_size": 4, "epochs": 1, "patience": 1, "batch_size": 256}
+        window = 10
+        horizon = 1
+        min_train_bars = 80
+        retrain = None
+        rebalance = "W"
+        cache = False
+
+    result = run_backtest(Seq, progress=False)
+    names = result.config["features"]["names"]
+    assert len(names) == 157 and "VWAP0" not in names and {"KMID", "CORD60", "VSUMD60"} <= set(names)
+    assert len(result.training) >= 1 and np.isfinite(result.scores["score"]).any()
