@@ -56,6 +56,14 @@ def test_listing_commands_import_no_torch_or_vectorbt(tmp_path):
         assert not set(HEAVY) & seen[command], (command, sorted(set(HEAVY) & seen[command]))
 
 
+def test_data_check_imports_no_torch_or_vectorbt(tmp_path):
+    """`data check URI` scans without importing torch, vectorbt or numba (the page's plotly only with --out)."""
+    seen = modules_after(["data", "check", "synthetic?assets=10&days=100&seed=0"], cwd=tmp_path)
+    command = "data check synthetic?assets=10&days=100&seed=0"
+    assert "seqalpha.data.quality" in seen[command]
+    assert not {*HEAVY, "plotly"} & seen[command], sorted({*HEAVY, "plotly"} & seen[command])
+
+
 def test_public_names_still_import_and_are_the_real_objects():
     import seqalpha
     from seqalpha.backtest import run_backtest
