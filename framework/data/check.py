@@ -2,7 +2,7 @@
 with ``--json``, and with ``--out DIR`` an offline HTML page with a price chart around every finding.
 
 Exit 0 when there is no error-level finding (warnings are printed), 1 when there is one; a bad URI is a
-DataError (one line, exit 2, from framework/cli.py)."""
+DataError (one line and exit 2, printed by the command line)."""
 
 from __future__ import annotations
 

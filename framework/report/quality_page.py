@@ -10,7 +10,17 @@ import numpy as np
 from ..data.panel import Panel
 from ..data.quality import PRICES, Finding, QualityReport
 from .figure import Figure, scatter
-from .html import BENCHMARK_COLOR, LOSS_COLOR, STRATEGY_COLOR, base_layout, chart_div, esc, html_page, html_table, note
+from .html import (
+    BENCHMARK_COLOR,
+    LOSS_COLOR,
+    STRATEGY_COLOR,
+    base_layout,
+    chart_div,
+    esc,
+    html_page,
+    html_table,
+    note,
+)
 
 #: Findings drawn (worst first); the rest are in the table and counted.
 CHARTS = 200
