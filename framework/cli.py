@@ -1,4 +1,5 @@
-"""The ``seqalpha`` command line: run, sweep, plugins, models, cache (report, runs and compare for saved runs)."""
+"""The ``seqalpha`` command line: run, sweep, audit, data check, plugins, models, cache (report, runs and compare for
+saved runs)."""
 
 from __future__ import annotations
 
@@ -130,6 +131,12 @@ def cmd_audit(args) -> int:
     cls, _ = load_strategy_file(args.strategy_file, args.strategy)
     return audit_main(cls, args.data, parse_overrides(args.set), args.json,
                       plugins=PluginFiles.read(args.plugins_dir).load())
+
+
+def cmd_data_check(args) -> int:
+    from .data.check import check_main
+
+    return check_main(args.uri, args.json, args.out, args.plugins_dir)
 
 
 def cmd_report(args) -> int:
@@ -282,6 +289,17 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list registered models")
     models.add_argument("--plugins-dir", help="also load the .py plugin files of this folder")
     models.set_defaults(func=cmd_models)
+    data = sub.add_parser("data", help="check a data source: bad ticks, unadjusted splits, stale prices, impossible "
+                                       "bars, extreme factor values")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    check = data_sub.add_parser("check", help="scan a data URI and print its findings (exit 0: no error, warnings "
+                                              "printed; 1: an error-level finding; 2: usage error)")
+    check.add_argument("uri", help="data URI (synthetic?..., parquet:PATH, csv:PATH, qlib:DIR?...)")
+    check.add_argument("--json", action="store_true", help="print the scan (counts, every finding) as JSON")
+    check.add_argument("--out", help="also write DIR/data_check.html (a price chart around every finding) and "
+                                     "DIR/data_quality.json")
+    check.add_argument("--plugins-dir", help="a folder of .py files with @hookimpl functions (data sources) to load")
+    check.set_defaults(func=cmd_data_check)
     report = sub.add_parser("report", help="(re)build RUN_DIR/report.html")
     report.add_argument("run_dir")
     report.set_defaults(func=cmd_report)

@@ -225,3 +225,45 @@ def test_the_scan_is_silent_on_clean_data():
         from seqalpha.data.quality import prepare
 
         prepare(panel_from_frame(bars()), "warn")
+
+
+def test_a_result_recovers_under_mask_warn_is_far():
+    """benchmarks/quality_recovery.py on a tiny panel: 3 x100 spikes move the equal-weight benchmark's annual
+    return by more than 5 points under "warn"; "mask" brings it within 0.5 points of the clean panel's."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quality_recovery", ROOT / "benchmarks" / "quality_recovery.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    class Tiny(bench.Recovery):
+        min_train_bars = 40
+        retrain = "YS"
+        rebalance = 5  # the benchmark is rebalanced every bar whatever this is; fewer decisions are faster
+
+    r = bench.recovery(0, assets=40, days=110, spikes=3, strategy=Tiny)
+    assert len(r["cells"]) == 3
+    assert abs(r["warn"]["benchmark"] - r["clean"]["benchmark"]) > 0.05
+    assert abs(r["mask"]["benchmark"] - r["clean"]["benchmark"]) < 0.005
+
+
+def test_a_result_resting_on_a_few_outsized_bars_warns_and_the_report_shows_them():
+    """Concentration check: the spiked panel's equal-weight benchmark gains thousands of percent on the spike's
+    bar; without its 5 largest bars the annual return collapses, so the run warns naming the bar, and the report's
+    table lists it. An ordinary series whose best days halve a short span's return does not warn."""
+    from seqalpha.backtest.run import ConcentrationWarning
+    from seqalpha.metrics.concentration import concentration
+    from seqalpha.report.sections import concentration_table
+
+    with pytest.warns(ConcentrationWarning, match="benchmark's annual return") as caught:
+        result = run_backtest(Spiky, data=panel_from_frame(spiked_frame()))
+    message = str(next(w.message for w in caught if w.category is ConcentrationWarning))
+    assert f"{day(130)} +" in message and "largest single-bar returns" in message
+    table = concentration_table(result.returns.set_index("date"), result.metrics["periods_per_year"])
+    assert "Concentrated: the" in table and day(130) in table and table.count("<tr>") == 3
+    dates = pd.bdate_range("2020-01-01", periods=300)
+    ordinary = pd.Series(np.random.default_rng(0).normal(0.0008, 0.013, 300), index=dates)
+    c = concentration(ordinary, 252)
+    assert c["flips_or_halves"] and not c["outsized"] and not c["concentrated"] and len(c["bars"]) == 5
+    ordinary.iloc[200] = 0.9  # one bad-tick day
+    assert concentration(ordinary, 252)["concentrated"]

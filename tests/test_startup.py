@@ -49,10 +49,13 @@ def test_import_framework_cli_and_help_are_light(tmp_path):
 
 def test_listing_commands_import_no_torch_or_vectorbt(tmp_path):
     """`models` lists the torch models (their docstrings read from source) without importing torch; neither
-    `plugins` nor `runs` imports torch, vectorbt or numba."""
-    seen = modules_after(["models"], ["plugins"], ["runs", str(tmp_path / "no-runs")], cwd=tmp_path)
+    `plugins`, `runs` nor `data check URI` (the scan; plotly only for its --out page) imports torch, vectorbt or
+    numba."""
+    check = ["data", "check", "synthetic?assets=10&days=100&seed=0"]
+    seen = modules_after(["models"], ["plugins"], ["runs", str(tmp_path / "no-runs")], check, cwd=tmp_path)
+    assert "seqalpha.data.quality" in seen[" ".join(check)] and "plotly" not in seen[" ".join(check)]
     assert "seqalpha.builtin_plugins.recurrent" in seen["models"]  # the built-in model plugins were loaded
-    for command in ("models", "plugins", f"runs {tmp_path / 'no-runs'}"):
+    for command in ("models", "plugins", f"runs {tmp_path / 'no-runs'}", " ".join(check)):
         assert not set(HEAVY) & seen[command], (command, sorted(set(HEAVY) & seen[command]))
 
 

@@ -129,6 +129,7 @@ def _run(run: ResolvedRun, data, out, hook, progress: Progress, resume: bool, ru
     result = assemble(run, dataset, calendar, state, sim, benchmark, timer.seconds, wall0,
                       {"resumed_at": str(panel.dates[start].date()) if start > calendar.t0 else None})
     result.data_quality = quality.as_json(strategy.data_policy)
+    warn_concentration(result)
     if out is not None:
         result.write(out)
         checkpoint.clear()
@@ -204,3 +205,17 @@ def _check_writable(out) -> None:
         probe.unlink()
     except OSError as exc:
         raise StrategyError(f"the run directory {folder} cannot be written: {exc.strerror or exc}") from None
+
+
+class ConcentrationWarning(UserWarning):
+    """A run's annual return (strategy or benchmark) rests on a few outsized bars (metrics/concentration.py)."""
+
+
+def warn_concentration(result: BacktestResult) -> None:
+    """One ConcentrationWarning naming the bars when removing the 5 largest single-bar returns of the strategy or
+    the benchmark flips or halves its annual return and one of them is outsized."""
+    from ..metrics.concentration import check_concentration, concentration_message
+
+    message = concentration_message(check_concentration(result.returns, result.metrics["periods_per_year"]))
+    if message:
+        warnings.warn(message, ConcentrationWarning, stacklevel=4)

@@ -120,7 +120,32 @@ def section_performance(run: Run) -> str:
     base_layout(fig_d, 300, "Drawdown of compounded equity", hovermode="x unified")
     fig_d.update_yaxes(tickformat=".0%")
     return chart_div("equity", fig) + '<div class="sa-grid">' + chart_div("excess", fig_x) \
-        + chart_div("drawdown", fig_d) + "</div>"
+        + chart_div("drawdown", fig_d) + "</div>" + concentration_table(rets, run.metrics.get("periods_per_year"))
+
+
+def concentration_table(rets, ppy) -> str:
+    """The concentration check (metrics/concentration.py): each result's annual return with and without its 5
+    largest single-bar returns, and those bars; a warning line when the run warned."""
+    from ..metrics.concentration import BARS, OUTSIZED, check_concentration
+
+    if not ppy or rets.empty:
+        return ""
+    found = check_concentration(rets, int(ppy))
+    rows = [[esc(name), format_value(c["annual_return"], "pct"), format_value(c["without"], "pct"),
+             "yes" if c["flips_or_halves"] else "no", "yes" if c["outsized"] else "no",
+             esc(", ".join(f"{b['date']} {b['return']:+.2%} ({b['robust_sds']:.0f} SD)" for b in c["bars"]))]
+            for name, c in found.items()]
+    warned = [name for name, c in found.items() if c["concentrated"]]
+    head = (f'<p class="sa-error">Concentrated: the {esc(" and the ".join(warned))} annual return rests on a few '
+            "outsized bars (the run warned): check them for bad ticks (<code>seqalpha data check</code>).</p>"
+            if warned else "")
+    return (f"<h3>Concentration: without the {BARS} largest single-bar returns</h3>" + head
+            + html_table(["series", "annual return", f"without its {BARS} largest bars", "flips or halves",
+                          f"a bar > {OUTSIZED:g} robust SDs", "the bars (date, return, robust SDs)"], rows,
+                         numeric={1, 2})
+            + note("The largest in the result's direction (gains of a positive result, losses of a negative one), "
+                   "booked as 0. The run warns when that flips or halves the annual return and one of the bars is "
+                   "outsized."))
 
 
 def section_ic(run: Run) -> str:
