@@ -65,6 +65,7 @@ class Strategy:
     lot_size: int | None = None  # shares per lot (100 in China): orders are rounded to whole lots; None: any size
     benchmark: str | None = None  # None: the equal-weight universe; a code (e.g. "SH000300"): the data's benchmark
     data_policy: str = "warn"  # the data-quality scan's errors: "warn" (use as is), "mask" (NaN), "refuse" (stop)
+    data_thresholds: dict = {}  # the scan's thresholds to change, e.g. {"spike_sigmas": 8.0} (data/quality.py Thresholds)
     seed: int = 0
     seeds: list[int] | None = None  # a seed ensemble: one model per seed, scores averaged (overrides seed)
     cache: bool = True  # reuse fitted models from the model cache ($SEQALPHA_CACHE_DIR) when nothing changed
@@ -123,6 +124,26 @@ class Strategy:
     def params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.param_names()}
 
+    def quality_thresholds(self):
+        """The data-quality scan's thresholds with this strategy's ``data_thresholds`` applied (StrategyError for an
+        unknown name, with "did you mean", or a value that is not a positive number)."""
+        from dataclasses import fields, replace
+
+        from .data.quality import Thresholds
+
+        if not isinstance(self.data_thresholds, dict):
+            raise StrategyError(f"data_thresholds must be a dict such as {{'spike_sigmas': 8.0}}, got "
+                                f"{self.data_thresholds!r}")
+        known = {f.name: f.type for f in fields(Thresholds)}
+        for key, value in self.data_thresholds.items():
+            if key not in known:
+                raise StrategyError(f"data_thresholds: {key!r} is not a threshold of the data-quality scan."
+                                    f"{did_you_mean(str(key), list(known))} Thresholds: {', '.join(known)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or \
+                    (known[key] in ("int", int) and not isinstance(value, int)):
+                raise StrategyError(f"data_thresholds[{key!r}] must be a positive {known[key]}, got {value!r}")
+        return replace(Thresholds(), **self.data_thresholds)
+
     def validate(self) -> None:
         """Check every built-in parameter's type and range before any data is loaded; one message per problem."""
         _int(self, "window", 1)
@@ -155,6 +176,7 @@ class Strategy:
         _choice(self, "target", ("zscore", "rank"), "per-date label normalisation")
         _choice(self, "execution", ("close", "open"))
         _choice(self, "data_policy", ("warn", "mask", "refuse"), "what to do with data-quality errors")
+        self.quality_thresholds()  # every data_thresholds key is a threshold of the scan, with a value of its type
         for name in ("fees", "slippage", "buy_cost", "sell_cost"):
             _number(self, name, low=0.0, high=1.0, high_open=True, meaning="a rate per order, e.g. 0.001 for 0.1%")
         _number(self, "min_cost", low=0.0, meaning="cash units per order")

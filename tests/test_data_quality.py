@@ -267,3 +267,22 @@ def test_a_result_resting_on_a_few_outsized_bars_warns_and_the_report_shows_them
     assert c["flips_or_halves"] and not c["outsized"] and not c["concentrated"] and len(c["bars"]) == 5
     ordinary.iloc[200] = 0.9  # one bad-tick day
     assert concentration(ordinary, 252)["concentrated"]
+
+
+def test_a_strategy_changes_the_thresholds_with_data_thresholds(tmp_path):
+    """`data_thresholds` reaches the scan of a run (a 1.5x spike the default lets pass is masked at a lower jump),
+    is an identity field, and a name that is not a threshold is refused with "did you mean" before any data."""
+    from seqalpha.data.quality import prepare
+
+    panel = panel_from_frame(edit(bars(), "A03", [100], close=1.5, open=1.5, high=1.5, low=1.5))
+    assert not [f for f in scan(panel).findings if f.kind == "spike"]
+    loose = Spiky(data_thresholds={"spike_min_jump": 0.3, "spike_sigmas": 3.0}, data_policy="mask")
+    masked, report = prepare(panel, loose.data_policy, warn=False, thresholds=loose.quality_thresholds())
+    assert [(f.kind, f.asset, f.date) for f in report.findings if f.kind == "spike"] == [("spike", "A03", day(100))]
+    assert np.isnan(masked.close[100, list(panel.assets).index("A03")])
+    assert resolve_run(Spiky).identity_digest(with_data=False) != \
+        resolve_run(Spiky, {"data_thresholds": {"spike_sigmas": 3.0}}).identity_digest(with_data=False)
+    with pytest.raises(Exception, match="not a threshold of the data-quality scan. Did you mean 'spike_sigmas'"):
+        Spiky(data_thresholds={"spike_sigma": 3.0})
+    with pytest.raises(Exception, match="must be a positive int"):
+        Spiky(data_thresholds={"stale_bars": 2.5})

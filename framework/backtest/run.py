@@ -96,7 +96,8 @@ def _run(run: ResolvedRun, data, out, hook, progress: Progress, resume: bool, ru
     with timer.phase("data"):
         progress.log(f"loading data {data if isinstance(data, str) else data.name}")
         panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
-        panel, quality = data_quality.prepare(panel, strategy.data_policy)  # before anything reads it
+        panel, quality = data_quality.prepare(panel, strategy.data_policy,  # before anything reads it
+                                              thresholds=strategy.quality_thresholds())
         store = store_for(run.cache, run.cache_dir) if cache is not None else None  # warned once: unwritable
         dataset = Dataset.build(strategy, panel, registries.features, store, definitions=run.features)
         run = run.with_data(panel, dataset.feature_names, dataset.data_digest, dataset.feature_key,

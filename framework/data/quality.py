@@ -400,10 +400,12 @@ def apply_policy(panel: Panel, report: QualityReport, policy: str) -> Panel:
     return panel
 
 
-def prepare(panel: Panel, policy: str, warn: bool = True) -> tuple[Panel, QualityReport]:
-    """Scan ``panel``, apply ``policy`` and, with ``warn``, emit one DataQualityWarning with the counts and the
-    five worst findings: the panel a run computes from, and the scan's report (every entry point calls this)."""
-    report = scan(panel)
+def prepare(panel: Panel, policy: str, warn: bool = True,
+            thresholds: Thresholds | None = None) -> tuple[Panel, QualityReport]:
+    """Scan ``panel`` (with ``thresholds``: the strategy's ``data_thresholds`` applied), apply ``policy`` and, with
+    ``warn``, emit one DataQualityWarning with the counts and the five worst findings: the panel a run computes
+    from, and the scan's report (every entry point calls this)."""
+    report = scan(panel, thresholds)
     out = apply_policy(panel, report, policy)
     if warn and report.findings:
         warnings.warn(report.summary(policy), DataQualityWarning, stacklevel=3)

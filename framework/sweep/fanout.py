@@ -67,7 +67,8 @@ def _trainer(task: FitTask):
     if key not in _DATASETS:
         from ..data.quality import prepare
 
-        panel, _ = prepare(panel, run.instance.data_policy, warn=False)  # as the run itself (warned there)
+        panel, _ = prepare(panel, run.instance.data_policy, warn=False,
+                           thresholds=run.instance.quality_thresholds())  # as the run itself (warned there)
         _DATASETS[key] = Dataset.build(run.instance, panel, run.registries.features,
                                        store_for(run.cache, task.cache_dir), definitions=run.features)
     return Trainer(run, _DATASETS[key], ModelCache(task.cache_dir), Progress(False))
