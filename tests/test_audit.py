@@ -63,11 +63,11 @@ def test_a_clean_strategy_passes_every_check_and_json_says_so(tmp_path, capsys):
     code = main(["audit", str(strategy_file(tmp_path)), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["passed"], out
-    assert [c["check"] for c in out["checks"]] == ["truncation", "scores", "embargo", "target_weights", "skill",
-                                                   "canaries"]
+    assert [c["check"] for c in out["checks"]] == ["data", "truncation", "scores", "embargo", "target_weights",
+                                                   "skill", "canaries"]
     states = {c["check"]: c["state"] for c in out["checks"]}
-    assert states == {"truncation": "pass", "scores": "pass", "embargo": "pass", "target_weights": "pass",
-                      "skill": "warn", "canaries": "pass"}, out
+    assert states == {"data": "pass", "truncation": "pass", "scores": "pass", "embargo": "pass",
+                      "target_weights": "pass", "skill": "warn", "canaries": "pass"}, out
     assert out["state"] == "warn"
     skill = next(c for c in out["checks"] if c["check"] == "skill")
     assert "the check needs 120" in skill["detail"] and "rebalance='W'" in skill["detail"], skill

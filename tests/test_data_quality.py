@@ -286,3 +286,23 @@ def test_a_strategy_changes_the_thresholds_with_data_thresholds(tmp_path):
         Spiky(data_thresholds={"spike_sigma": 3.0})
     with pytest.raises(Exception, match="must be a positive int"):
         Spiky(data_thresholds={"stale_bars": 2.5})
+
+
+def test_the_audit_reports_the_data_as_the_run_takes_it():
+    """`seqalpha audit`'s "data" check: errors the run would keep warn (with the benchmark's concentration named),
+    masked errors pass, errors the run would refuse fail; clean data passes."""
+    from seqalpha.audit import checks
+    from seqalpha.data.quality import prepare
+
+    spiked = panel_from_frame(spiked_frame())
+    results = {}
+    for policy in ("warn", "mask", "refuse"):
+        strategy = Spiky(data_policy=policy)
+        panel, report = prepare(spiked, "warn" if policy == "refuse" else policy, warn=False)
+        results[policy] = checks.data(strategy, panel, report)
+    assert results["warn"].state == "warn" and "uses the flagged prices" in results["warn"].detail
+    assert results["warn"].data["concentration"]["concentrated"] and "largest bars" in results["warn"].detail
+    assert results["mask"].state == "pass" and "masks them" in results["mask"].detail
+    assert results["refuse"].state == "fail" and "would refuse" in results["refuse"].detail
+    clean = panel_from_frame(bars(n_dates=160))
+    assert checks.data(Spiky(), clean, scan(clean)).state == "pass"

@@ -213,3 +213,53 @@ def embargo(strategy: Strategy, recorder, dates: pd.DatetimeIndex, longest: int 
                      f"need {need} (the longest horizon + 1) to be known")
     return Check("embargo", True, f"{len(gaps)} prediction(s), each at least {worst} bars after the model's latest "
                  f"training or validation sample (horizon + 1 = {need})")
+
+
+@timed
+def data(strategy: Strategy, panel: Panel, report) -> Check:
+    """The data as the run would take it: the data-quality scan (``report``, made with the strategy's thresholds)
+    under its ``data_policy``, and whether the benchmark's return over the test span rests on a few bars (the
+    run's concentration check). Errors the run keeps ("warn") or a concentrated benchmark warn; errors the run
+    would refuse fail; masked errors pass, named."""
+    from ..backtest.dataset import benchmark_prices
+    from ..engine.market import equal_weight_benchmark
+    from ..metrics import periods_per_year
+    from ..metrics.concentration import concentration
+
+    errors, warnings_ = _levels(report)
+    policy = strategy.data_policy
+    calendar = WalkForward.of(strategy, panel.dates)
+    span = slice(calendar.t0 + 1, calendar.t1 + 2)
+    bench = benchmark_prices(strategy, panel)
+    if bench is None:
+        r = equal_weight_benchmark(panel.close, np.asarray(strategy.universe(panel), dtype=bool))
+    else:
+        b = np.asarray(bench, dtype=np.float64)
+        r = np.r_[np.nan, b[1:] / b[:-1] - 1.0]
+    found = concentration(pd.Series(r[span], index=panel.dates[span]), periods_per_year(panel.dates))
+    parts = [f"{errors} error(s), {warnings_} warning(s) in the data (data_policy={policy!r})"]
+    state = "pass"
+    if errors and policy == "refuse":
+        state = "fail"
+        parts.append("the run would refuse this data")
+    elif errors and policy == "warn":
+        state = "warn"
+        parts.append("the run uses the flagged prices as they are: `seqalpha data check` lists them; "
+                     "data_policy='mask' leaves them out")
+    elif errors:
+        parts.append("the run masks them")
+    if warnings_ and state == "pass":
+        state = "warn"
+    if found["concentrated"]:
+        state = "fail" if state == "fail" else "warn"
+        bars = ", ".join(f"{b['date']} {b['return']:+.2%}" for b in found["bars"])
+        parts.append(f"the benchmark's annual return {found['annual_return']:+.2%} over the test span is "
+                     f"{found['without']:+.2%} without its {len(found['bars'])} largest bars ({bars})")
+    return Check("data", state, "; ".join(parts),
+                 data={"errors": errors, "warnings": warnings_, "policy": policy, "concentration": found})
+
+
+def _levels(report) -> tuple[int, int]:
+    """(errors, warnings) among a scan's findings."""
+    levels = [f.level for f in report.findings]
+    return levels.count("error"), levels.count("warning")

@@ -16,7 +16,8 @@ from .canary import Recorder
 
 def run_audit(strategy_cls: type[Strategy], data=None, overrides: dict | None = None,
               plugins=(), say=None) -> list[checks.Check]:
-    """The audit's checks, in order: truncation, scores, embargo, target_weights, skill, canaries."""
+    """The audit's checks, in order: data, truncation, scores, embargo, target_weights, skill, canaries. The
+    others read the data as the run would (with ``data_policy="mask"``, masked)."""
     overrides = dict(overrides or {})
     say = say or (lambda line: None)
     run = resolve_run(strategy_cls, overrides, data, plugins=plugins)  # the same resolution as every entry point
@@ -24,7 +25,13 @@ def run_audit(strategy_cls: type[Strategy], data=None, overrides: dict | None = 
     data = data if data is not None else strategy.data
     say(f"loading {data if isinstance(data, str) else data.name}")
     panel = data if isinstance(data, Panel) else load_panel(data, registries.data_sources)
-    results = []
+    say("the data as the run takes it: the quality scan, its data_policy, the benchmark's concentration")
+    from ..data.quality import prepare
+
+    policy = strategy.data_policy  # "refuse": the run would stop; the audit reads the data as it is and fails "data"
+    panel, report = prepare(panel, "warn" if policy == "refuse" else policy, warn=False,
+                            thresholds=strategy.quality_thresholds())
+    results = [checks.data(strategy, panel, report)]
     cuts = checks.cut_bars(strategy, panel)
     say(f"truncation invariance at {len(cuts)} cut dates")
     results.append(checks.truncation(strategy, panel, registries.features, cuts))
