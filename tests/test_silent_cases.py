@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqalpha import Panel, Strategy, StrategyError, load_strategy_file, panel_from_frame, run_backtest
+from seqalpha import Panel, StrategyError, load_strategy_file, panel_from_frame, run_backtest
 from seqalpha.backtest.clock import no_spread
 from seqalpha.backtest.walkforward import WalkForward
 from seqalpha.builtin_plugins.portfolios import long_short, topk, topk_dropout
@@ -20,19 +20,14 @@ from seqalpha.features import FeatureSet
 from seqalpha.sweep import parse_seeds, sweep
 from seqalpha.sweep.cluster import check_scheduler_address, dask_client
 from tests.conftest import noise_frame
+from tests.test_reliability import Tiny as ReliabilityTiny
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class Small(Strategy):
-    """A linear model on 12 assets and 200 days: a run takes well under a second."""
-
-    data = "synthetic?assets=12&days=200"
-    model = "linear"
-    window = 5
-    min_train_bars = 60
-    retrain = "QS"
-    portfolio_params = {"k": 3}
+class Small(ReliabilityTiny):
+    """test_reliability's linear model on 12 assets and 200 days (a run takes well under a second), named Small
+    here: the messages below name the class."""
 
 
 TINY_FILE = '''

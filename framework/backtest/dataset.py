@@ -143,50 +143,56 @@ class Dataset:
                          aux_labels, aux_targets)
 
 
+def expressions_only(strategy: Strategy, panel: Panel, feature_sets: Registry, program):
+    """The one program of features that are all expressions: a feature set written as expressions (``alpha158``:
+    its factory has ``expressions_for``) followed by the strategy's ``program``, evaluated together so shared
+    subexpressions are computed once; the strategy's own program without a feature set; None when the feature
+    set is computed in Python."""
+    from ..features.expr_engine import compile_expressions
+
+    if strategy.feature_set is None:
+        return program
+    expressions_for = getattr(feature_sets.get(strategy.feature_set).factory, "expressions_for", None)
+    if expressions_for is None:
+        return None
+    own = expressions_for(panel)
+    clash = [n for n in program.names if n in own]
+    if clash:
+        raise StrategyError(f"{program.where}: {clash} already name(s) of feature set {strategy.feature_set!r}; "
+                            "pick other names")
+    return compile_expressions({**own, **dict(zip(program.names, program.texts))}, program.where)
+
+
 def build_features(strategy: Strategy, panel: Panel, feature_sets: Registry, universe: np.ndarray | None,
                    factors: list[str] | None, features=None, program=None) -> FeatureSet:
-    """The strategy's features: its ``features()`` or its ``feature_set``, then its ``expressions`` added, then
-    ``factors`` kept (docs/factors.md). A feature set written as expressions (``alpha158``) is evaluated together
-    with the strategy's, so shared subexpressions are computed once and only the kept factors are computed.
-    ``features`` and ``program`` replace the strategy's ``features`` hook and its parsed ``expressions`` (the
-    audit's canary wraps a user's strategy)."""
-    from ..features.expr_engine import compile_expressions, evaluate
+    """The strategy's features in memory: its ``features()`` or its ``feature_set``, then its ``expressions``
+    added, then ``factors`` kept (docs/factors.md); when they are all expressions (``expressions_only``), only the
+    kept factors are computed. ``features`` and ``program`` replace the strategy's ``features`` hook and its parsed
+    ``expressions`` (the audit's canary wraps a user's strategy)."""
+    from ..features.expr_engine import evaluate
 
     program = program if program is not None else strategy.expression_program()
     where = program.where
     fs = (features or strategy.features)(panel)
     source = f"{type(strategy).__name__}.features()"
-    if fs is None and strategy.feature_set is not None:
-        factory = feature_sets.get(strategy.feature_set).factory
-        expressions_for = getattr(factory, "expressions_for", None)
-        if expressions_for is not None:  # the set's expressions and the strategy's, evaluated as one program
-            own = expressions_for(panel)
-            clash = [n for n in program.names if n in own]
-            if clash:
-                raise StrategyError(f"{where}: {clash} already name(s) of feature set {strategy.feature_set!r}; "
-                                    "pick other names")
-            merged = compile_expressions({**own, **dict(zip(program.names, program.texts))}, where)
-            if factors:
-                missing = [n for n in factors if n not in merged.names]
-                if missing:
-                    raise StrategyError(f"factors {missing} not in feature set {strategy.feature_set!r} or "
-                                        f"{where}: {list(merged.names)}")
-                merged = merged.subset(list(factors))
-            return evaluate(merged, panel, universe)
-        fs = factory(panel)
+    if fs is None:
+        merged = expressions_only(strategy, panel, feature_sets, program)
+        if merged is not None:
+            missing = [n for n in factors or () if n not in merged.names]
+            if missing:
+                raise StrategyError(f"factors {missing} not in feature set {strategy.feature_set!r} or "
+                                    f"{where}: {list(merged.names)}")
+            return evaluate(merged.subset(list(factors)) if factors else merged, panel, universe)
+        fs = feature_sets.get(strategy.feature_set).factory(panel)
         source = f"feature set {strategy.feature_set!r}"
-    if fs is not None:
-        check_feature_shape(fs, panel, source)
+    check_feature_shape(fs, panel, source)
     if program.names:
         ex = evaluate(program, panel, universe)
-        if fs is None:
-            fs = ex
-        else:
-            clash = [n for n in program.names if n in fs.names]
-            if clash:
-                raise StrategyError(f"{where}: {clash} already name(s) of {source}; pick other names")
-            fs = FeatureSet(np.concatenate([fs.values.astype(np.float32, copy=False), ex.values], axis=2),
-                            [*fs.names, *ex.names], [*fs.reference, *([-1] * len(ex.names))])
+        clash = [n for n in program.names if n in fs.names]
+        if clash:
+            raise StrategyError(f"{where}: {clash} already name(s) of {source}; pick other names")
+        fs = FeatureSet(np.concatenate([fs.values.astype(np.float32, copy=False), ex.values], axis=2),
+                        [*fs.names, *ex.names], [*fs.reference, *([-1] * len(ex.names))])
     return select_factors(fs, factors, strategy.feature_set if not program.names else
                           f"{strategy.feature_set} + {where}")
 
@@ -240,38 +246,22 @@ class FeatureBlock:
 def _feature_source(strategy: Strategy, panel: Panel, feature_sets: Registry,
                     universe: np.ndarray) -> tuple[FeatureSet | LazyFeatureSet, str]:
     """The strategy's features before ``factors`` picks among them (docs/factors.md). When they are all
-    expressions (its ``expressions``, with or without a set written as expressions such as ``alpha158``) they
-    come as a LazyFeatureSet that evaluates only the kept factors, one at a time, straight into the caller's
-    array (the feature store's map): the whole block is never held in float64, nor twice."""
-    from ..features.expr_engine import compile_expressions, evaluate
+    expressions (``expressions_only``) they come as a LazyFeatureSet that evaluates only the kept factors, one at
+    a time, straight into the caller's array (the feature store's map): the whole block is never held in
+    float64, nor twice. A strategy's own ``features()`` or a set computed in Python: in memory (build_features)."""
+    from ..features.expr_engine import evaluate
 
-    program = strategy.expression_program()
-    where = program.where
-    own = {}
-    if type(strategy).features is Strategy.features and strategy.feature_set is not None:
-        factory = feature_sets.get(strategy.feature_set).factory
-        expressions_for = getattr(factory, "expressions_for", None)
-        if expressions_for is None:
-            own = None
-        else:
-            own = expressions_for(panel)
-            clash = [n for n in program.names if n in own]
-            if clash:
-                raise StrategyError(f"{where}: {clash} already name(s) of feature set {strategy.feature_set!r}; "
-                                    "pick other names")
-    elif type(strategy).features is not Strategy.features or strategy.feature_set is not None:
-        own = None
-    if own is None:  # a strategy's own features() or a set computed in Python: in memory, expressions appended
-        fs = build_features(strategy, panel, feature_sets, universe, None)
-        return fs, (f"{type(strategy).__name__}.features()" if type(strategy).features is not Strategy.features
-                    else f"feature set {strategy.feature_set!r}")
-    merged = compile_expressions({**own, **dict(zip(program.names, program.texts))}, where)
+    own_hook = type(strategy).features is not Strategy.features
+    merged = None if own_hook else expressions_only(strategy, panel, feature_sets, strategy.expression_program())
+    if merged is None:
+        source = (f"{type(strategy).__name__}.features()" if own_hook else f"feature set {strategy.feature_set!r}")
+        return build_features(strategy, panel, feature_sets, universe, None), source
 
     def fill(out: np.ndarray, columns: list[int]) -> None:
         evaluate(merged.subset([merged.names[c] for c in columns]), panel, universe, out=out)
 
     T, N = panel.close.shape
-    source = f"feature set {strategy.feature_set!r}" if strategy.feature_set is not None else where
+    source = f"feature set {strategy.feature_set!r}" if strategy.feature_set is not None else merged.where
     return LazyFeatureSet(list(merged.names), (T, N, len(merged.names)), fill), source
 
 
