@@ -5,8 +5,9 @@ data loads); ``evaluate`` computes them. Each distinct subexpression is computed
 factors share it, and dropped as soon as no factor left needs it, so memory holds the output plus a
 few (T, N) intermediates, never every factor in float64. Factors are written one by one into
 ``out`` (allocated here, or the caller's preallocated array, e.g. an ``np.memmap``). Without a
-cross-sectional operator the panel is cut into blocks of assets, evaluated on two threads (the numba
-kernels release the GIL) with cache-friendly intermediates.
+cross-sectional operator the panel is cut into blocks of assets, evaluated on the run's threads (the numba
+kernels release the GIL; blocks are independent, so the count changes no number) with cache-friendly
+intermediates.
 
 Qlib's series of an asset begin at its first data day: rows before an asset's first finite value (any
 field) and after its last are not part of its series, and are NaN in the output.
@@ -88,7 +89,8 @@ def evaluate(expressions: Mapping[str, str] | Program, panel, universe: np.ndarr
 
     ``universe`` (T, N) bool is the point-in-time universe the cross-sectional operators rank within
     (default ``panel.eligible()``); ``out`` a preallocated (T, N, F) float32 array (or memmap) written factor
-    by factor. ``threads`` (default: 2, at most the CPUs) evaluates asset blocks in parallel.
+    by factor. ``threads`` (default: the run's pinned count, ``threads.pinned_threads()``, at most the CPUs)
+    evaluates asset blocks in parallel: two runs side by side never use more threads than they were given.
     """
     program = expressions if isinstance(expressions, Program) else compile_expressions(expressions, where)
     missing = sorted(f for f in program.fields if not panel.has(f))
@@ -120,7 +122,9 @@ def evaluate(expressions: Mapping[str, str] | Program, panel, universe: np.ndarr
         fields_block = {f: np.ascontiguousarray(panel.values[:, sl, k], dtype=np.float32) for f, k in fields.items()}
         _Evaluator(program, ctx, fields_block).run(out, sl, outside)
 
-    workers = max(1, min(threads or 2, os.cpu_count() or 1, len(blocks)))
+    from ..threads import pinned_threads
+
+    workers = max(1, min(threads or pinned_threads(), os.cpu_count() or 1, len(blocks)))
     if workers == 1:
         for cols in blocks:
             run(cols)
