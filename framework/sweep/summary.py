@@ -231,7 +231,8 @@ def sweep_html(table: pd.DataFrame, keys: list[str], points: pd.DataFrame, pairs
         numeric = {i for i, c in enumerate(frame.columns) if pd.api.types.is_float_dtype(frame[c])}
         rows = [[format_value(v, "f4") if i in numeric else ("-" if v is None else esc(v)) for i, v in enumerate(r)]
                 for r in frame.itertuples(index=False)]
-        return f'<div class="sa-fit">{html_table(list(map(str, frame.columns)), rows, numeric=numeric)}</div>'
+        header = [str(c).replace("_", "_\u200b") for c in frame.columns]  # long names may break after a "_"
+        return f'<div class="sa-fit">{html_table(header, rows, numeric=numeric)}</div>'
 
     sections = []
     if baseline:
