@@ -95,7 +95,7 @@ def _stderr(line: str) -> None:
 
 def cmd_sweep(args) -> int:
     from .strategy import StrategyError, load_strategy_file, parse_overrides
-    from .sweep import parse_grid, parse_seeds, sweep
+    from .sweep import parse_baseline, parse_grid, parse_seeds, sweep
 
     cls, _ = load_strategy_file(args.strategy_file, args.strategy)
     grid = parse_grid(args.grid)
@@ -104,12 +104,17 @@ def cmd_sweep(args) -> int:
     result = sweep(cls, grid=grid, seeds=parse_seeds(args.seeds), out=args.out, data=args.data,
                    overrides=parse_overrides(args.set), workers=args.workers, scheduler=args.scheduler,
                    threads=args.threads_per_worker, resume=args.resume, scatter_data=args.scatter_data,
-                   progress=_stderr, plugins_dir=args.plugins_dir)
+                   progress=_stderr, plugins_dir=args.plugins_dir, baseline=parse_baseline(args.baseline))
     from .runs import format_table
 
+    against = result.against_baseline()
+    if not against.empty:
+        print(format_table(against[["point", "seeds", "mean rank_ic point - baseline", "SE (seeds and days)",
+                                    "beat the baseline", "against the baseline"]]))
     summary = result.summary()
     if not summary.empty:
-        cols = [*result.grid, "n_seeds", "rank_ic mean", "rank_ic std", "rank_ic worst", "sharpe mean"]
+        cols = ["baseline", *result.grid, "n_seeds", "rank_ic mean", "rank_ic se", "signal", "rank_ic std",
+                "rank_ic worst", "sharpe mean"]
         print(format_table(summary[[c for c in cols if c in summary]]))
     failed = result.table[result.table["status"] == "failed"] if len(result.table) else result.table
     print(f"sweep folder: {result.out}  ({len(result.table)} runs, {len(failed)} failed; results.parquet, summary.md, "
@@ -254,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", help="seeds, e.g. 0,1,2 (default: the strategy's own seed)")
     sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="a fixed parameter for every run")
     sw.add_argument("--data", help="data URI overriding the strategy's")
+    sw.add_argument("--baseline", action="append", metavar="KEY=VALUE",
+                    help="a reference point run on the same seeds, e.g. model=linear (repeatable); every grid point "
+                         "is paired with it. A baseline changing model starts from that model's defaults unless "
+                         "model_params is given too")
     sw.add_argument("--out", required=True, help="the sweep folder (refused if it exists, unless --resume)")
     sw.add_argument("--resume", action="store_true", help="finish a sweep: run only what is missing or failed")
     sw.add_argument("--workers", type=int, help="a local Dask cluster of N worker processes")

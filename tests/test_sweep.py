@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 
 from seqalpha import StrategyError, load_strategy_file, run_backtest
 from seqalpha.cli import main
+from seqalpha.metrics import mean_standard_error
 from seqalpha.sweep import parse_grid, parse_seeds, plan_runs, sweep
 
 STRATEGY = '''
@@ -57,7 +59,9 @@ def serial_sweep(strategy_file, tmp_path_factory):
     was made; its folder is the one test_serial_sweep_then_resume changes (a deleted run, then --resume)."""
     cls, _ = load_strategy_file(strategy_file)
     out = tmp_path_factory.mktemp("serial") / "serial"
-    return sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out), out
+    made = sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out)
+    shutil.copytree(out, out.parent / "pristine")  # as made, for the baseline test to resume from
+    return made, out
 
 
 def _numbers(table: pd.DataFrame) -> pd.DataFrame:
@@ -114,6 +118,8 @@ def test_serial_sweep_then_resume_runs_only_what_is_missing(strategy_file, seria
     alone = run_backtest(cls, progress=False, window=8, seed=1, cache=False)
     row = t[(t["window"] == 8) & (t["seed"] == 1)].iloc[0]
     assert row["rank_ic"] == alone.metrics["rank_ic"] and row["sharpe"] == alone.metrics["sharpe"]
+    assert row["rank_ic_se"] == alone.metrics["rank_ic_se"] == mean_standard_error(alone.ic["rank_ic"], 1) > 0
+    assert row["n_ic_dates"] == len(alone.ic)
     with pytest.raises(StrategyError, match="already exists"):
         sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out)
     gone = out / t["run_dir"][2]
@@ -222,3 +228,155 @@ def test_a_grid_over_data_or_ensembles_is_kept_apart(strategy_file, tmp_path):
     res = sweep(cls, grid={"seeds": [[0, 1], [2, 3]]}, out=tmp_path / "ens")
     assert res.table["seeds"].tolist() == ["[0, 1]", "[2, 3]"]  # the grid's value, not the metric of that name
     assert len(res.summary()) == 2 and (tmp_path / "ens" / "summary.md").exists()
+
+
+# ---- is it any good at all? signal against zero, and the --baseline point (framework/sweep/significance.py) ----
+
+def test_mean_standard_error_is_newey_west_never_below_iid():
+    """rank_ic_se by hand: Bartlett weights on L = max(h, floor(4 (n/100)^(2/9))) lags, floored at std/sqrt(n)."""
+    import numpy as np
+
+    v = np.array([0.01, 0.03, 0.04, 0.05, 0.04, 0.02, 0.00, -0.01, 0.01, 0.03])  # a slow wave
+    n, d = len(v), v - v.mean()
+    lags = 3  # max(h=3, floor(4 * 0.1 ** (2 / 9)) = 2)
+    long_run = d @ d / n + sum(2 * (1 - j / (lags + 1)) * (d[j:] @ d[:-j]) / n for j in range(1, lags + 1))
+    assert long_run / n > v.var(ddof=1) / n  # positively autocorrelated: Newey-West is the larger
+    assert mean_standard_error(v, horizon=3) == pytest.approx(np.sqrt(long_run / n), rel=1e-12)
+    alternating = np.array([0.02, -0.01] * 5)  # negatively autocorrelated: the i.i.d. figure is kept
+    assert mean_standard_error(alternating, 1) == pytest.approx(alternating.std(ddof=1) / np.sqrt(10), rel=1e-12)
+    assert np.isnan(mean_standard_error(np.array([0.1]), 1))
+
+
+def test_a_points_standard_error_combines_seeds_and_days_by_the_documented_formula():
+    import numpy as np
+
+    from seqalpha.sweep.significance import NO_SIGNAL, combined_se, point_significance, signal_verdict
+
+    means, ses = [0.02, 0.04, 0.03], [0.010, 0.012, 0.011]
+    hand = np.sqrt(np.var(means, ddof=1) / 3 + np.mean(np.square(ses)))  # 0.012450
+    assert combined_se(means, ses) == pytest.approx(hand, rel=1e-12) == pytest.approx(0.0124499, abs=1e-7)
+    assert combined_se(means, ses) >= max(np.std(means, ddof=1) / np.sqrt(3), np.sqrt(np.mean(np.square(ses))))
+    assert combined_se([0.03], [0.011]) == 0.011  # one seed: the run's own
+    assert np.isnan(combined_se([0.03, 0.02], [0.011, np.nan]))  # a run without rank_ic_se: unknown, not smaller
+    assert signal_verdict(0.03, hand) == "positive" and signal_verdict(0.02, hand) == NO_SIGNAL
+    assert signal_verdict(-0.03, hand) == "negative" and signal_verdict(0.03, np.nan) == ""
+    group = pd.DataFrame({"rank_ic": means, "rank_ic_se": ses})
+    assert point_significance(group) == {"rank_ic se": pytest.approx(hand), "signal": "positive"}
+
+
+SIGNAL = "synthetic?assets=12&days=200&seed=1&lag=2&strength=1"  # today's signal moves the label: linear finds it
+NOISE = "synthetic?assets=12&days=200&seed=2&strength=0"  # nothing to find (rank IC 0.14 SE from zero; a pure-noise
+# panel lands beyond 2 SE one time in twenty, as seed=1 does: the mark is a 95% statement)
+
+
+def test_a_planted_signal_is_a_signal_and_pure_noise_is_not(strategy_file, tmp_path, capsys):
+    """A grid over data (which also runs now: `data` was passed to run_backtest twice) with the linear model."""
+    out = tmp_path / "signal"
+    code = main(["sweep", str(strategy_file), "--grid", f"data=['{SIGNAL}', '{NOISE}']", "--set", "model=linear",
+                 "--set", "model_params={}", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert "no signal" in capsys.readouterr().out  # the terminal table says it
+    table = pd.read_parquet(out / "results.parquet")
+    assert list(table["status"]) == ["ok", "ok"] and (table["rank_ic_se"] > 0).all()
+    from seqalpha.sweep.summary import point_summary
+
+    points = point_summary(table, ["data"]).set_index("data")
+    assert points.at[SIGNAL, "signal"] == "positive" and points.at[SIGNAL, "rank_ic mean"] > 0.3
+    assert points.at[NOISE, "signal"] == "no signal"
+    assert abs(points.at[NOISE, "rank_ic mean"]) <= 2 * points.at[NOISE, "rank_ic se"]
+    text = (out / "summary.md").read_text()
+    assert f"**No signal** (mean rank IC within 2 standard errors of zero): 1 of 2 points: data={NOISE}." in text
+    assert "| no signal |" in text and "| positive |" in text
+    page = (out / "report.html").read_text()
+    assert "Signal: mean rank IC against zero" in page and "no signal" in page
+
+
+@pytest.fixture(scope="module")
+def baseline_sweep(strategy_file, serial_sweep, tmp_path_factory):
+    """The serial sweep resumed from the command line with --baseline model=linear: only the two baseline runs
+    are new (the grid runs are found complete)."""
+    out = tmp_path_factory.mktemp("baseline") / "sweep"
+    shutil.copytree(serial_sweep[1].parent / "pristine", out)
+    grid_mtimes = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
+    code = main(["sweep", str(strategy_file), "--grid", "window=[5, 8]", "--seeds", "0,1", "--baseline",
+                 "model=linear", "--out", str(out), "--resume"])
+    assert code == 0
+    return out, grid_mtimes
+
+
+def test_baseline_pairs_every_point_leads_the_summary_and_resumes(strategy_file, baseline_sweep):
+    import numpy as np
+
+    out, grid_mtimes = baseline_sweep
+    assert {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/metrics.json") if p.parent.name in grid_mtimes} \
+        == grid_mtimes  # the grid runs were not rerun
+    table = pd.read_parquet(out / "results.parquet")
+    base = table[table["baseline"]]
+    assert len(table) == 6 and list(base["seed"]) == [0, 1] and list(base["status"]) == ["ok", "ok"]
+    assert set(table.loc[~table["baseline"], "window"]) == {5, 8} and set(base["window"]) == {6}  # its own window
+    for run_dir in base["run_dir"]:  # linear from its own defaults: the strategy's LSTM model_params left behind
+        config = json.loads((out / run_dir / "config.json").read_text())
+        assert config["model"] == "linear" and config["model_params"] == {"alpha": 1.0}
+    text = (out / "summary.md").read_text()
+    heads = [line for line in text.splitlines() if line.startswith("## ")]
+    assert heads[0] == "## Against the baseline (model='linear')"
+    cls, _ = load_strategy_file(strategy_file)
+    mtimes = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
+    again = sweep(cls, grid={"window": [5, 8]}, seeds=[0, 1], out=out, resume=True, baseline={"model": "linear"})
+    assert {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")} == mtimes  # nothing rerun
+    against = again.against_baseline()
+    assert list(against["point"]) == ["window=5", "window=8"] and list(against["seeds"]) == [2, 2]
+    for _, row in against.iterrows():  # every point paired on the same seeds, by hand
+        runs = again.table.set_index(["baseline", "seed"])
+        point = int(row["point"].split("=")[1])
+        d = [again.table.query(f"window == {point} and seed == {s} and not baseline")["rank_ic"].iloc[0]
+             - runs.loc[(True, s), "rank_ic"] for s in (0, 1)]
+        assert row["mean rank_ic point - baseline"] == pytest.approx(np.mean(d))
+        assert row["SE (seeds)"] == pytest.approx(np.std(d, ddof=1) / np.sqrt(2))
+        assert row["SE (seeds and days)"] >= row["SE (seeds)"]
+        assert row["against the baseline"] in ("better", "worse", "no clear difference")
+    page = (out / "report.html").read_text()
+    assert page.index("Against the baseline") < page.index("Signal: mean rank IC against zero")
+    assert page.count('<div class="sa-fit"><div class="sa-table">') >= 4  # every table wraps and scrolls
+
+
+def test_baseline_errors_are_one_line_before_any_work(strategy_file, tmp_path):
+    from seqalpha.sweep import parse_baseline
+
+    cls, _ = load_strategy_file(strategy_file)
+    assert parse_baseline(["model=linear", "aux_horizons=[2, 5]"]) == {"model": "linear", "aux_horizons": [2, 5]}
+    with pytest.raises(StrategyError, match="KEY=VALUE"):
+        parse_baseline(["linear"])
+    with pytest.raises(StrategyError, match="given twice"):
+        parse_baseline(["model=linear", "model=gru"])
+    with pytest.raises(StrategyError, match="not a strategy parameter. Did you mean 'model'"):
+        sweep(cls, grid={"window": [5]}, out=tmp_path / "a", baseline={"modl": "linear"})
+    with pytest.raises(StrategyError, match="sweep's seeds"):
+        sweep(cls, grid={"window": [5]}, seeds=[0], out=tmp_path / "b", baseline={"seed": 3})
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert main(["sweep", str(strategy_file), "--seeds", "0", "--baseline", "modl=linear", "--out",
+                 str(tmp_path / "c")]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_sweep_report_tables_fit_the_page_in_headless_chromium(baseline_sweep, tmp_path):
+    """At laptop width no table is wider than its card (a wide one was cut off at the right edge)."""
+    from tests.test_report import chromium
+
+    page = baseline_sweep[0] / "report.html"
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("<head>", "<head>" + FIT_SCRIPT, 1))
+    done = chromium("--window-size=1400,1200", "--virtual-time-budget=10000", "--dump-dom", probe.as_uri(),
+                    profile=tmp_path / "profile")
+    found = __import__("re").search(r'<pre id="sa-fit">(.*?)</pre>', done.stdout, __import__("re").S)
+    assert found, done.stderr[-2000:]
+    widths = json.loads(found.group(1))
+    assert len(widths) >= 5 and all(scroll <= client + 1 for scroll, client in widths), widths
+
+
+FIT_SCRIPT = """<script>window.addEventListener('load', function () { setTimeout(function () {
+  var out = Array.prototype.map.call(document.querySelectorAll('.sa-table'),
+                                     function (t) { return [t.scrollWidth, t.clientWidth]; });
+  var pre = document.createElement('pre'); pre.id = 'sa-fit'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre); }, 500); });</script>"""

@@ -36,7 +36,7 @@ def assemble(run: ResolvedRun, dataset: Dataset, calendar: WalkForward, state: L
     rebalances = pd.DataFrame({"date": dates[decided] if decided else pd.DatetimeIndex([]),
                                "turnover": [float(turn["per_bar"].iloc[b]) for b in reb_bars]})
     rebalances["n_holdings"] = rebalances["date"].map(weights.groupby("date").size()).fillna(0).astype("int64")
-    m = {**metrics.ic_summary(ic),
+    m = {**metrics.ic_summary(ic), **metrics.ic_standard_errors(ic, run.instance.horizon),
          **metrics.performance(returns["strategy"], returns["benchmark"], ppy),
          **metrics.qlib_conventions(returns["strategy"], returns["benchmark"], ppy),
          "turnover": turn["turnover"], "turnover_per_rebalance": turn["turnover_per_rebalance"],

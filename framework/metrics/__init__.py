@@ -3,8 +3,10 @@
 from .catalogue import BY_NAME, CATALOGUE, HEADLINE, LISTED, TERMINAL, Metric, convention_of, fmt_of
 from .compute import (
     ic_by_date,
+    ic_standard_errors,
     ic_summary,
     max_drawdown,
+    mean_standard_error,
     performance,
     periods_per_year,
     qlib_conventions,
@@ -13,5 +15,5 @@ from .compute import (
 )
 
 __all__ = ["BY_NAME", "CATALOGUE", "HEADLINE", "LISTED", "TERMINAL", "Metric", "convention_of", "fmt_of",
-           "ic_by_date", "ic_summary", "max_drawdown", "performance", "periods_per_year", "qlib_conventions", "seed_metrics",
+           "ic_by_date", "ic_standard_errors", "ic_summary", "max_drawdown", "mean_standard_error", "performance", "periods_per_year", "qlib_conventions", "seed_metrics",
            "turnover"]

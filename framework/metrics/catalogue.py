@@ -30,6 +30,14 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("rank_ic", "rank IC (Spearman)", "f4", "As ic, with the Spearman (rank) correlation.", terminal=True,
            listed=True, headline=True),
     Metric("rank_icir", "rank ICIR", "f2", "mean(rank IC) / std(rank IC, ddof=1) over dates.", terminal=True),
+    Metric("ic_se", "IC standard error", "f4",
+           "Standard error of ic, the mean of the daily IC series: Newey-West with L = max(h, floor(4 (n / 100) ** "
+           "(2 / 9))) lags (h the horizon, n the dates; overlapping labels correlate neighbouring days), never below "
+           "std(IC, ddof=1) / sqrt(n)."),
+    Metric("rank_ic_se", "rank IC standard error", "f4",
+           "As ic_se, of rank_ic. A rank IC within 2 of these of zero is no evidence of a signal; a sweep combines it "
+           "with the spread over seeds (docs/metrics.md).", terminal=True),
+    Metric("n_ic_dates", "IC dates", "int", "Dates with an IC (3 or more scored, labelled assets that differ)."),
     Metric("annual_return", "annual return (compounded)", "pct",
            "prod(1 + r) ** (P / n) - 1 over the n bars of the test span. Qlib: mean return x 238 (summed).",
            terminal=True, listed=True, headline=True),

@@ -67,6 +67,36 @@ def ic_summary(ic: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def mean_standard_error(values: np.ndarray, horizon: int = 1) -> float:
+    """Standard error of the mean of a daily series whose neighbours are correlated (docs/metrics.md, rank_ic_se).
+
+    Newey-West (Bartlett weights) with L = max(horizon, floor(4 (n / 100) ** (2 / 9))) lags, at most n - 1: labels
+    of h bars overlap on h - 1 bars, so daily ICs are correlated at least that far, and a persistent signal
+    further. Never below the i.i.d. figure std(ddof=1) / sqrt(n) (a negative autocorrelation does not shrink it).
+    NaN for fewer than two values."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n < 2:
+        return float("nan")
+    iid = float(v.std(ddof=1) / np.sqrt(n))
+    d = v - v.mean()
+    lags = min(max(int(horizon), int(np.floor(4.0 * (n / 100.0) ** (2.0 / 9.0)))), n - 1)
+    long_run = float(d @ d) / n
+    for j in range(1, lags + 1):
+        long_run += 2.0 * (1.0 - j / (lags + 1.0)) * float(d[j:] @ d[:-j]) / n
+    return max(iid, float(np.sqrt(max(long_run, 0.0) / n)))
+
+
+def ic_standard_errors(ic: pd.DataFrame, horizon: int = 1) -> dict[str, float | int]:
+    """The standard errors of the mean daily IC and rank IC (``mean_standard_error``) and the number of dates."""
+    out: dict[str, float | int] = {}
+    for col in ("ic", "rank_ic"):
+        out[f"{col}_se"] = mean_standard_error(ic[col].to_numpy(np.float64) if len(ic) else np.array([]), horizon)
+    out["n_ic_dates"] = int(len(ic))
+    return out
+
+
 def max_drawdown(returns: np.ndarray) -> float:
     """Largest peak-to-trough fall of compounded equity (a negative number)."""
     if len(returns) == 0:

@@ -39,6 +39,7 @@ th{background:#fafafa;font-weight:600}
 th.num{text-align:right;overflow-wrap:anywhere;min-width:6em}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .sa-table{overflow-x:auto;max-width:100%}
+.sa-fit td:not(.num){overflow-wrap:anywhere}.sa-fit th.num{min-width:4.5em}
 td code{white-space:pre-wrap;font-size:12px}
 .params{columns:2 420px}
 .params table{break-inside:avoid}

@@ -23,6 +23,7 @@ class RunSpec:
     seed: int  # the run's seed (the strategy's own unless --seeds gave one)
     name: str
     overrides: dict = field(default_factory=dict, hash=False, compare=False)  # point + seed + fixed --set values
+    baseline: bool | None = None  # True for a --baseline run, False for a grid run of a sweep with a baseline
 
     @property
     def point_dict(self) -> dict[str, Any]:
@@ -46,6 +47,22 @@ def parse_grid(items: list[str] | None) -> dict[str, list]:
             raise StrategyError(f"--grid {key} is given twice")
         grid[key] = list(values)
     return grid
+
+
+def parse_baseline(items: list[str] | None) -> dict[str, Any]:
+    """``["model=linear", "window=20"]`` -> {"model": "linear", "window": 20}: one value per key, a Python literal
+    when it parses as one (``--set``'s rule), so ``model=linear`` needs no quotes and a list is one value."""
+    from ..strategy import parse_value
+
+    baseline: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise StrategyError(f"--baseline expects KEY=VALUE, got {item!r}")
+        key, text = (part.strip() for part in item.split("=", 1))
+        if key in baseline:
+            raise StrategyError(f"--baseline {key} is given twice")
+        baseline[key] = parse_value(text)
+    return baseline
 
 
 def parse_seeds(text: str | None) -> list[int] | None:
@@ -86,6 +103,33 @@ def plan_runs(strategy: type[Strategy], grid: dict[str, list], seeds: list[int] 
             specs.append(RunSpec(point, checked.seed, run_name(point, seed), params))
     if len({s.name for s in specs}) != len(specs):
         raise StrategyError("two runs of the grid would share a run directory (repeated grid values?)")
+    return specs
+
+
+def baseline_specs(strategy: type[Strategy], baseline: dict[str, Any], grid_keys: list[str], seeds: list[int] | None,
+                   overrides: dict | None = None) -> list[RunSpec]:
+    """The reference point's runs, on the sweep's seeds: the strategy with the fixed ``--set`` values and then the
+    baseline's. A baseline that changes ``model`` starts from that model's defaults (``model_params={}``) unless it
+    gives ``model_params`` too: the strategy's were written for its own model. Each spec's point holds the value
+    the baseline uses for each grid key, so the results table has every column filled."""
+    overrides = dict(overrides or {})
+    names = strategy.param_names()
+    for key in baseline:
+        if key not in names:
+            raise StrategyError(f"--baseline {key}: not a strategy parameter.{did_you_mean(key, names)}")
+    if "seed" in baseline or "seeds" in baseline:
+        raise StrategyError("--baseline runs on the sweep's seeds: give no seed or seeds in it")
+    params = {**overrides, **baseline}
+    if "model" in baseline and "model_params" not in baseline and baseline["model"] != strategy(**overrides).model:
+        params["model_params"] = {}
+    label = ",".join(f"{k}={_short(v)}" for k, v in baseline.items())
+    specs = []
+    for seed in seeds if seeds is not None else [None]:
+        run_params = {**params, **({} if seed is None else {"seed": seed})}
+        checked = strategy(**run_params)  # a baseline the strategy refuses stops the sweep before any work
+        point = tuple((k, getattr(checked, k)) for k in grid_keys)
+        name = run_name((("baseline", label),), seed)
+        specs.append(RunSpec(point, checked.seed, name, run_params, baseline=True))
     return specs
 
 

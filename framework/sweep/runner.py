@@ -24,7 +24,7 @@ from ..strategy import Strategy, StrategyError
 from ..threads import DEFAULT_THREADS, check_threads
 from ..util import atomic_write_bytes
 from .cluster import RESOURCE, check_scheduler_address
-from .plan import RunSpec, cell, plan_runs
+from .plan import RunSpec, baseline_specs, cell, plan_runs
 from .task import StrategyRef, Task, run_task
 
 RESULTS = "results.parquet"
@@ -37,26 +37,37 @@ class SweepResult:
     out: Path
     grid: dict[str, list]
     table: pd.DataFrame  # results.parquet
+    baseline: dict | None = None  # the --baseline parameters, when the sweep has a reference point
 
     def summary(self) -> pd.DataFrame:
-        """Per grid point: mean, std and worst seed of rank IC, IC, ICIR, Sharpe, excess return and IR."""
+        """Per grid point (the baseline first, when there is one): n seeds, mean rank IC, its standard error and
+        whether it is a signal (significance.py), then mean, std and worst seed of rank IC, IC, ICIR, Sharpe,
+        excess return and IR."""
         from .summary import point_summary
 
         return point_summary(self.table, list(self.grid))
+
+    def against_baseline(self) -> pd.DataFrame:
+        """Each grid point paired with the baseline on the same seeds (empty without a baseline)."""
+        from .summary import baseline_comparisons
+
+        return baseline_comparisons(self.table, list(self.grid), self.out)
 
 
 def sweep(strategy: type[Strategy], grid: dict[str, list] | None = None, seeds: list[int] | None = None,
           out: str | Path = "runs/sweep", data: Any = None, overrides: dict | None = None, client: Any = None,
           workers: int | None = None, scheduler: str | None = None, threads: int = DEFAULT_THREADS,
           resume: bool = False, scatter_data: bool = False, progress: Callable[[str], None] | None = None,
-          plugins_dir: str | None = None) -> SweepResult:
+          plugins_dir: str | None = None, baseline: dict | None = None) -> SweepResult:
     """Run ``strategy`` for every grid point and seed; the result's ``table`` has one row per run.
 
     With no ``client``, ``workers`` or ``scheduler`` the runs go one after another in this process.
     ``workers=N`` starts a local Dask cluster of N processes, ``scheduler="tcp://HOST:PORT"`` joins one,
     ``client`` uses a Dask client you made. Each run uses ``threads`` threads (framework/threads.py).
     ``plugins_dir`` is a folder of plugin files loaded for every run, here and on the workers. ``out`` is made
-    absolute here, so every worker writes its run where the client reads it.
+    absolute here, so every worker writes its run where the client reads it. ``baseline={"model": "linear"}``
+    adds a reference point run on the same seeds, against which every grid point is paired (summary.py); its runs
+    are rows of the table with ``baseline`` True.
     """
     grid = dict(grid or {})
     check_threads(threads)
@@ -65,6 +76,9 @@ def sweep(strategy: type[Strategy], grid: dict[str, list] | None = None, seeds: 
     if scheduler is not None:
         check_scheduler_address(scheduler)  # before the folder is made or anything runs
     specs = plan_runs(strategy, grid, seeds, overrides)  # every configuration checked before any work starts
+    if baseline:
+        specs = ([replace(s, baseline=False) for s in specs]
+                 + baseline_specs(strategy, dict(baseline), list(grid), seeds, overrides))
     if "data" in grid and (data is not None or scatter_data):
         raise StrategyError("a grid over data cannot be combined with --data or --scatter-data (one panel would "
                             "stand in for every grid point)")
@@ -94,8 +108,8 @@ def sweep(strategy: type[Strategy], grid: dict[str, list] | None = None, seeds: 
     table = _write_results(out, specs, rows)
     from .summary import write_summary
 
-    write_summary(out, table, list(grid))
-    return SweepResult(out, grid, table)
+    write_summary(out, table, list(grid), baseline)
+    return SweepResult(out, grid, table, dict(baseline) if baseline else None)
 
 
 def _claim_folder(out: Path, resume: bool) -> None:
@@ -106,7 +120,10 @@ def _claim_folder(out: Path, resume: bool) -> None:
 
 
 def _extra(spec: RunSpec) -> dict:
-    return {**{k: cell(v) for k, v in spec.point}, "seed": spec.seed}
+    extra = {k: cell(v) for k, v in spec.point}
+    if spec.baseline is not None:
+        extra["baseline"] = spec.baseline
+    return {**extra, "seed": spec.seed}
 
 
 def _finished_rows(out: Path, strategy: type[Strategy], specs: list[RunSpec], data, threads: int,

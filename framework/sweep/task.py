@@ -101,12 +101,15 @@ def run_task(task: Task, shipped: Panel | None = None) -> dict:
             data = cls(**task.overrides).data
         if isinstance(data, str):
             data = panel_for(data, cls, tuple(plugins))
+        # a grid over data: `data` is a parameter run_backtest also takes as an argument, so the strategy is
+        # passed as an instance with every override (its identity is then the one resume checks)
+        strategy, overrides = (cls(**task.overrides), {}) if "data" in task.overrides else (cls, task.overrides)
         try:
-            result = run_backtest(cls, data=data, out=task.out, plugins=plugins, progress=False, resume=True,
-                                  threads=task.threads, **task.overrides)
+            result = run_backtest(strategy, data=data, out=task.out, plugins=plugins, progress=False, resume=True,
+                                  threads=task.threads, **overrides)
         except CheckpointMismatch:  # a checkpoint of an earlier attempt with other code or data: start over
-            result = run_backtest(cls, data=data, out=task.out, plugins=plugins, progress=False, resume=False,
-                                  force=True, threads=task.threads, **task.overrides)
+            result = run_backtest(strategy, data=data, out=task.out, plugins=plugins, progress=False, resume=False,
+                                  force=True, threads=task.threads, **overrides)
         row.update({**flat_metrics(result.metrics), **task.extra})  # a grid key keeps its own value
     except Exception as exc:  # recorded as a failed run; the sweep goes on
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
