@@ -217,3 +217,28 @@ def test_open_tracker_never_reads_the_environment_unless_given(monkeypatch):
     assert tracker is not None and tracker.uri == "http://127.0.0.1:9"
     assert open_tracker(None, {}) is None
     assert dict(os.environ) == before
+
+
+@pytest.mark.slow
+def test_on_a_dask_cluster_only_the_client_writes_the_store(tracked, tmp_path, dask_scheduler):
+    """`sweep --scheduler` and `run --scheduler` with --track: every child is logged, by the client as its row or
+    run comes back; no worker process ever imports mlflow (so a shared SQLite store has one writer)."""
+    from distributed import Client
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    strategy = str(tracked["strategy"])
+    assert main(["sweep", strategy, "--seeds", "0,1", "--out", str(tmp_path / "sweep"), "--scheduler", dask_scheduler,
+                 "--track", uri]) == 0
+    assert main(["run", strategy, "--out", str(tmp_path / "run"), "-q", "--scheduler", dask_scheduler,
+                 "--track", uri]) == 0
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("TinyTracked").experiment_id])
+    parent = _by_tag(runs, "seqalpha.sweep_dir", str(tmp_path / "sweep"))
+    assert sorted(r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id) == \
+        ["seed=0", "seed=1"]
+    run = _by_tag(runs, "seqalpha.run_dir", str(tmp_path / "run"))
+    assert run.data.metrics["rank_ic"] == json.loads((tmp_path / "run" / "metrics.json").read_text())["rank_ic"]
+    with Client(dask_scheduler) as dask:
+        assert not any(dask.run(lambda: "mlflow" in __import__("sys").modules).values())
