@@ -3,10 +3,10 @@ the per-date IC as metric series, and tags. Plain Python: nothing here imports m
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,4 +188,4 @@ def artifact_files(run_dir: Path) -> list[Path]:
 
 
 def _now_ms() -> int:
-    return int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    return int(time.time() * 1000)
