@@ -242,3 +242,29 @@ def test_on_a_dask_cluster_only_the_client_writes_the_store(tracked, tmp_path, d
     assert run.data.metrics["rank_ic"] == json.loads((tmp_path / "run" / "metrics.json").read_text())["rank_ic"]
     with Client(dask_scheduler) as dask:
         assert not any(dask.run(lambda: "mlflow" in __import__("sys").modules).values())
+
+
+def test_the_study_api_for_searches_logs_trials_and_their_runs(tracked):
+    """What `seqalpha tune` uses: a parent run (study) whose children are trials (parameters and objective values)
+    with finished run folders as grandchildren; FAILED trials are kept; without a tracker every call is a no-op."""
+    from seqalpha.tracking import Tracker, study
+
+    with study(None, "nothing", "TinyTracked") as off:
+        assert off.log_trial("t0", {"lr": 0.1}, {"objective": 1.0}) is None and off.log_run(tracked["root"]) is None
+    tracker = Tracker(tracked["uri"])
+    with study(tracker, "search-1", "TinyTracked", params={"space": {"window": "int(3,8)"}, "trials": 2},
+               tags={"seqalpha.kind": "tune"}) as parent:
+        ok = parent.log_trial("trial-0", {"window": 4, "model_params": {"alpha": 0.5}},
+                              {"objective": 0.05, "rank_ic.seed0": 0.04, "missing": None})
+        grandchild = parent.log_run(tracked["root"] / "run", name="trial-0/seed=0", parent=ok)
+        failed = parent.log_trial("trial-1", {"window": 99}, status="FAILED", tags={"seqalpha.error": "boom"})
+        parent.log_metrics({"best_objective": 0.05}, step=0)
+    client = tracked["client"]
+    assert client.get_run(parent.run_id).info.status == "FINISHED"
+    assert client.get_run(parent.run_id).data.params == {"space.window": "int(3,8)", "trials": "2"}
+    trial = client.get_run(ok)
+    assert trial.data.tags["mlflow.parentRunId"] == parent.run_id and trial.data.params["model_params.alpha"] == "0.5"
+    assert trial.data.metrics == {"objective": 0.05, "rank_ic.seed0": 0.04}
+    assert client.get_run(grandchild).data.tags["mlflow.parentRunId"] == ok
+    assert client.get_run(failed).info.status == "FAILED"
+    assert client.get_run(parent.run_id).data.metrics["best_objective"] == 0.05

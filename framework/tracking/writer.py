@@ -61,8 +61,8 @@ class Tracker:
         for secret in secrets_of(self.uri):
             message = message.replace(secret, "***")
         self.failure = message
-        warnings.warn(f"MLflow tracking to {self.shown_uri} failed while {what} ({message}); the run is unaffected "
-                      "and nothing more is tracked", TrackingWarning, stacklevel=4)
+        warnings.warn(f"MLflow tracking to {self.shown_uri} failed while {what} ({message}); runs and their folders "
+                      "are unaffected, and nothing more is sent to this store", TrackingWarning, stacklevel=4)
 
     # ---- the store --------------------------------------------------------------------------------
     def _precheck(self) -> None:
