@@ -49,6 +49,7 @@ def cmd_run(args) -> int:
     from .strategy import StrategyError, load_strategy_file, parse_overrides
     from .util import safe_file_name
 
+    tracker = _tracker(args)  # before anything runs: a missing mlflow is one line
     cls, module = load_strategy_file(args.strategy_file, args.strategy)
     overrides = parse_overrides(args.set)
     strategy = cls(**overrides)
@@ -64,6 +65,7 @@ def cmd_run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:  # collected, summarised after the metrics
         warnings.simplefilter("default")
         plugins = plugin_files.load()
+        observers = _observers(tracker)
         if args.workers or args.scheduler:
             from .sweep.cluster import dask_client
             from .sweep.fanout import run_on_cluster
@@ -71,10 +73,10 @@ def cmd_run(args) -> int:
             with dask_client(args.workers, args.scheduler, args.threads) as client:
                 result = run_on_cluster(cls, overrides, args.data, out, client, args.threads,
                                         None if args.quiet else _stderr, plugins=plugin_files, progress=progress,
-                                        resume=args.resume, force=args.force)
+                                        resume=args.resume, force=args.force, observers=observers)
         else:
-            result = run_backtest(strategy, data=args.data, out=out, plugins=plugins, progress=progress,
-                                  resume=args.resume, threads=args.threads, force=args.force)
+            result = run_backtest(strategy, data=args.data, out=out, plugins=[*plugins, *observers],
+                                  progress=progress, resume=args.resume, threads=args.threads, force=args.force)
     if not args.quiet:
         print(f"{cls.__name__}  model={strategy.model}  data={result.config['data']}  "
               f"test {result.config['span'][0]}..{result.config['span'][1]}  threads={result.config['threads']}")
@@ -86,7 +88,24 @@ def cmd_run(args) -> int:
     if summary:
         print(summary, file=sys.stderr)
     print(f"run directory: {out}  (report: {Path(out) / 'report.html'})")
+    if observers and observers[0].run_id:
+        print(f"tracked in MLflow: {tracker.shown_uri}  run {observers[0].run_id}")
     return 0
+
+
+def _tracker(args):
+    """The MLflow Tracker that --track or $SEQALPHA_TRACKING_URI ask for (read once, here), else None."""
+    import os
+
+    from .tracking import open_tracker
+
+    return open_tracker(args.track, os.environ)
+
+
+def _observers(tracker) -> list:
+    from .tracking.plugin import TrackingPlugin
+
+    return [TrackingPlugin(tracker)] if tracker is not None else []
 
 
 def _stderr(line: str) -> None:
@@ -97,6 +116,7 @@ def cmd_sweep(args) -> int:
     from .strategy import StrategyError, load_strategy_file, parse_overrides
     from .sweep import parse_baseline, parse_grid, parse_seeds, sweep
 
+    tracker = _tracker(args)
     cls, _ = load_strategy_file(args.strategy_file, args.strategy)
     grid = parse_grid(args.grid)
     if not args.grid and args.seeds is None:
@@ -104,7 +124,8 @@ def cmd_sweep(args) -> int:
     result = sweep(cls, grid=grid, seeds=parse_seeds(args.seeds), out=args.out, data=args.data,
                    overrides=parse_overrides(args.set), workers=args.workers, scheduler=args.scheduler,
                    threads=args.threads_per_worker, resume=args.resume, scatter_data=args.scatter_data,
-                   progress=_stderr, plugins_dir=args.plugins_dir, baseline=parse_baseline(args.baseline))
+                   progress=_stderr, plugins_dir=args.plugins_dir, baseline=parse_baseline(args.baseline),
+                   tracker=tracker)
     from .runs import format_table
 
     against = result.against_baseline()
@@ -119,6 +140,8 @@ def cmd_sweep(args) -> int:
     failed = result.table[result.table["status"] == "failed"] if len(result.table) else result.table
     print(f"sweep folder: {result.out}  ({len(result.table)} runs, {len(failed)} failed; results.parquet, summary.md, "
           "report.html)")
+    if tracker is not None and tracker.last_parent:
+        print(f"tracked in MLflow: {tracker.shown_uri}  parent run {tracker.last_parent}")
     if len(failed):  # exit 0 only when every run succeeded
         first = f"{failed['run_dir'].iloc[0]}: {failed['error'].iloc[0]}"
         what = (f"all {len(result.table)} runs failed" if len(failed) == len(result.table)
@@ -230,6 +253,8 @@ def cmd_models(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .tracking.settings import add_track_argument
+
     parser = argparse.ArgumentParser(prog="seqalpha", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -252,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"threads for torch and BLAS (default {DEFAULT_THREADS}; recorded in config.json)")
     run.add_argument("--workers", type=int, help="fit the run's models on a local Dask cluster of N processes")
     run.add_argument("--scheduler", help="fit the run's models on the Dask cluster at tcp://HOST:PORT")
+    add_track_argument(run)
     run.set_defaults(func=cmd_run)
     sw = sub.add_parser("sweep", help="run a grid of parameters times seeds, serially or on a Dask cluster")
     sw.add_argument("strategy_file")
@@ -273,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="load the data here and ship it to the workers (when they cannot see the data path)")
     sw.add_argument("--strategy", help="which Strategy class, when the file defines several")
     sw.add_argument("--plugins-dir", help="a folder of .py plugin files, loaded for every run (shipped to the workers)")
+    add_track_argument(sw)
     sw.set_defaults(func=cmd_sweep)
     audit = sub.add_parser("audit", help="check a strategy's own features, universe, model and target_weights for "
                                          "look-ahead; each check passes, warns or fails (exit 0: none failed, "

@@ -8,7 +8,9 @@ or renaming the strategy file does not break ``--resume``). Its JSON form (``as_
 the one serialiser in ``canonical.py``) is the body of ``config.json``.
 
 The user's environment (``SEQALPHA_CACHE_DIR``) is read here, once, on the client; seqalpha
-never writes ``os.environ``. Paths are made absolute here, once.
+never writes ``os.environ``. Paths are made absolute here, once. ``SEQALPHA_TRACKING_URI`` is not a
+field: the command line reads it once into its options (seqalpha/tracking/settings.py), since tracking
+changes no number and no file of the run.
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ def register_plugin():
 def _model_cache_in_tmp(tmp_path_factory, monkeypatch):
     """Every test caches fitted models in its own temporary folder, never in ~/.cache (CI-safe, no cross-talk)."""
     monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(tmp_path_factory.mktemp("model_cache")))
+    monkeypatch.delenv("SEQALPHA_TRACKING_URI", raising=False)  # a developer's tracking store never sees the tests
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,4 +1,4 @@
-"""A fast start: the command line's light commands never import torch, vectorbt or numba (untimed checks of
+"""A fast start: the command line's light commands never import torch, vectorbt, numba or mlflow (untimed checks of
 what each command imports; the timings are benchmarks/bench_startup.py's, docs/benchmarks.md)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "vectorbt", "numba")
+HEAVY = ("torch", "vectorbt", "numba", "mlflow")  # mlflow only when tracking is on (seqalpha/tracking)
 
 PROBE = """
 import json, sys

@@ -99,8 +99,10 @@ def _fits_folder(run: ResolvedRun) -> Iterator[str]:
 
 
 def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client, threads: int, say=None,
-                   plugins: PluginFiles | None = None, progress=None, resume: bool = False, force: bool = False):
-    """Fit every model of the run on the cluster, then run it here from those fits (run_backtest's result)."""
+                   plugins: PluginFiles | None = None, progress=None, resume: bool = False, force: bool = False,
+                   observers: tuple = ()):
+    """Fit every model of the run on the cluster, then run it here from those fits (run_backtest's result).
+    ``observers``: plugin objects for this process's run only (e.g. tracking), never shipped to the workers."""
     from ..backtest import WalkForward
     from ..backtest.run import execute
     from ..threads import pin_threads
@@ -109,7 +111,7 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
     pin_threads(threads)
     plugins = plugins or PluginFiles()
     modules = plugins.load()
-    run = resolve_run(cls, overrides, data, threads=threads, plugins=modules)
+    run = resolve_run(cls, overrides, data, threads=threads, plugins=[*modules, *observers])
     if run.warm_start:  # each refit starts from the previous one: nothing to fan out
         say("warm-started refits depend on each other: running them in order here")
         return execute(run, data=data, out=out, progress=progress, resume=resume, force=force)

@@ -58,7 +58,7 @@ def sweep(strategy: type[Strategy], grid: dict[str, list] | None = None, seeds: 
           out: str | Path = "runs/sweep", data: Any = None, overrides: dict | None = None, client: Any = None,
           workers: int | None = None, scheduler: str | None = None, threads: int = DEFAULT_THREADS,
           resume: bool = False, scatter_data: bool = False, progress: Callable[[str], None] | None = None,
-          plugins_dir: str | None = None, baseline: dict | None = None) -> SweepResult:
+          plugins_dir: str | None = None, baseline: dict | None = None, tracker: Any = None) -> SweepResult:
     """Run ``strategy`` for every grid point and seed; the result's ``table`` has one row per run.
 
     With no ``client``, ``workers`` or ``scheduler`` the runs go one after another in this process.
@@ -67,7 +67,9 @@ def sweep(strategy: type[Strategy], grid: dict[str, list] | None = None, seeds: 
     ``plugins_dir`` is a folder of plugin files loaded for every run, here and on the workers. ``out`` is made
     absolute here, so every worker writes its run where the client reads it. ``baseline={"model": "linear"}``
     adds a reference point run on the same seeds, against which every grid point is paired (summary.py); its runs
-    are rows of the table with ``baseline`` True.
+    are rows of the table with ``baseline`` True. ``tracker`` (a
+    ``seqalpha.tracking.Tracker``) logs the sweep to MLflow as a parent run with one child per run, from this
+    process only, as each run's row comes back.
     """
     grid = dict(grid or {})
     check_threads(threads)
@@ -93,22 +95,29 @@ def sweep(strategy: type[Strategy], grid: dict[str, list] | None = None, seeds: 
     ref = StrategyRef.of(strategy)
     tasks = [Task(ref, s.overrides, str(out / s.name), s.name, threads, data, _extra(s), plugin_files) for s in todo]
 
-    def record(row: dict) -> None:
-        rows[row["run_dir"]] = row
+    from ..tracking.sweeps import sweep_study
+
+    with sweep_study(tracker, strategy, out, grid, seeds, overrides, data) as track:
+        for row in rows.values():  # finished by an earlier attempt (resume)
+            track(row)
+
+        def record(row: dict) -> None:
+            rows[row["run_dir"]] = row
+            _write_results(out, specs, rows)
+            track(row)
+
         _write_results(out, specs, rows)
+        if tasks and client is None and workers is None and scheduler is None:
+            for k, task in enumerate(tasks):
+                say(f"run {k + 1}/{len(tasks)}: {task.name}")
+                record(run_task(task))
+                _status(say, rows, len(specs), 0)
+        elif tasks:
+            _on_cluster(tasks, record, rows, len(specs), client, workers, scheduler, threads, scatter_data, data, say)
+        table = _write_results(out, specs, rows)
+        from .summary import write_summary
 
-    _write_results(out, specs, rows)
-    if tasks and client is None and workers is None and scheduler is None:
-        for k, task in enumerate(tasks):
-            say(f"run {k + 1}/{len(tasks)}: {task.name}")
-            record(run_task(task))
-            _status(say, rows, len(specs), 0)
-    elif tasks:
-        _on_cluster(tasks, record, rows, len(specs), client, workers, scheduler, threads, scatter_data, data, say)
-    table = _write_results(out, specs, rows)
-    from .summary import write_summary
-
-    write_summary(out, table, list(grid), baseline)
+        write_summary(out, table, list(grid), baseline)
     return SweepResult(out, grid, table, dict(baseline) if baseline else None)
 
 
