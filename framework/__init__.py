@@ -35,14 +35,16 @@ _PUBLIC = {
     "load_strategy_file": "seqalpha.strategy",
     "panel_from_frame": "seqalpha.data",
     "run_backtest": "seqalpha.backtest",
+    "run_predict": "seqalpha.predict",
 }
 
 __all__ = ["BacktestResult", "DataError", "Model", "Panel", "SampleSet", "Strategy", "StrategyError",
-           "TorchSequenceModel", "hookimpl", "load_strategy_file", "panel_from_frame", "run_backtest"]  # = _PUBLIC
+           "TorchSequenceModel", "hookimpl", "load_strategy_file", "panel_from_frame", "run_backtest", "run_predict"]  # = _PUBLIC
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time these come from __getattr__
     from .backtest import run_backtest
+    from .predict import run_predict
     from .data import DataError, Panel, panel_from_frame
     from .hookspecs import hookimpl
     from .model import Model, SampleSet
