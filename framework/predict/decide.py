@@ -85,6 +85,9 @@ def decide(run, asof=None, holdings=None, cash=None, out=None, data=None, refit:
     t = asof_bar(full.dates, asof)
     panel = full.slice_dates(None, full.dates[t])  # nothing after asof is read from here on
     panel, quality = data_quality.prepare(panel, strategy.data_policy, thresholds=strategy.quality_thresholds())
+    price = pd.Series(ffill(panel.close.astype(np.float64))[t], index=panel.assets.astype(str))
+    held = read_holdings(holdings, panel.assets, price, panel.dates[t], cash, strategy.init_cash)  # before any fit
+    bars = model_bar(strategy, panel.dates, t, run.embargo, run.warm_start, refit)
     cache = ModelCache(run.cache_dir) if run.cache_dir is not None else None
     if cache is not None and not cache.writable():
         warnings.warn(f"the model cache {cache.root} cannot be written: predicting without it", RuntimeWarning,
@@ -95,7 +98,6 @@ def decide(run, asof=None, holdings=None, cash=None, out=None, data=None, refit:
     run = run.with_data(panel, dataset.feature_names, dataset.data_digest, dataset.feature_key,
                         universe=dataset.universe if strategy.expression_program().cross_sectional else None,
                         quality_digest=quality.digest)
-    bars = model_bar(strategy, panel.dates, t, run.embargo, run.warm_start, refit)
     trainer = Trainer(run, dataset, cache, log)
     t_fit = time.perf_counter()
     fits = hits = 0
@@ -118,8 +120,6 @@ def decide(run, asof=None, holdings=None, cash=None, out=None, data=None, refit:
         warnings.warn(f"{len(unscored)} name(s) in the universe on {date.date()} have no data in their window and "
                       f"are not scored, as in the backtest: {', '.join(unscored[:20])}"
                       f"{' ...' if len(unscored) > 20 else ''}", UnscoredWarning, stacklevel=2)
-    price = pd.Series(ffill(panel.close.astype(np.float64))[t], index=assets.astype(str))
-    held = read_holdings(holdings, assets, price, date, cash, strategy.init_cash)
     if no_spread(scores):  # as the backtest: nothing tells the assets apart, positions kept
         warnings.warn(f"scores on {date.date()} have no spread across assets: no rebalance, positions kept",
                       RuntimeWarning, stacklevel=2)
