@@ -44,11 +44,11 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time these come from __getattr__
     from .backtest import run_backtest
-    from .predict import run_predict
     from .data import DataError, Panel, panel_from_frame
     from .hookspecs import hookimpl
     from .model import Model, SampleSet
     from .model.torch_sequence import TorchSequenceModel
+    from .predict import run_predict
     from .runs import BacktestResult
     from .strategy import Strategy, StrategyError, load_strategy_file
 

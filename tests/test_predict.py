@@ -4,13 +4,14 @@ after asof or after a retrain's training cut is read; holdings in three forms; r
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FAST_LSTM
 
 from seqalpha import Strategy, run_backtest
+from seqalpha.builtin_plugins.linear import LastStepRidge
 from seqalpha.cli import main
 from seqalpha.data import load_panel
 from seqalpha.errors import PredictError
@@ -18,9 +19,6 @@ from seqalpha.hookspecs import hookimpl
 from seqalpha.plugins import collect_registries, run_manager
 from seqalpha.predict import UnscoredWarning, predict
 from seqalpha.runs import list_runs
-from seqalpha.builtin_plugins.linear import LastStepRidge
-
-from conftest import FAST_LSTM
 
 DATA = "synthetic?assets=20&days=260&seed=0"
 D = "2018-11-12"  # a Monday: the last decision bar of the tests' backtests, a rebalance bar of rebalance="W"

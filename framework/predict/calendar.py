@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..backtest.walkforward import dated, first_test_bar, training_dates
 from ..errors import PredictError
 from ..schedule import schedule_bars
 from ..strategy import Strategy
-from ..backtest.walkforward import first_test_bar, training_dates, dated
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,7 @@ def _outcome(strategy: Strategy, scores: pd.Series, weights: pd.Series, held: Ho
 def _record(run, panel, full, t, bars: ModelBar, fitted, trainer, fits, hits, held: Holdings, prediction,
             rebalanced, unscored, refit, quality, fit_seconds, seconds) -> dict:
     """predict.json's body: what decided (asof, model, data, code, parameters) and what it found."""
-    from ..backtest.walkforward import training_dates, dated
+    from ..backtest.walkforward import dated, training_dates
 
     dates, s = panel.dates, run.instance
     train, valid = training_dates(bars.retrain, s, run.embargo, **dated(s, dates))
