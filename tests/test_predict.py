@@ -48,6 +48,15 @@ class TinyHoldLstm(TinyDropout):
     portfolio_params = {"k": 5, "n_drop": 2, "hold": True}
 
 
+class TinyWarmAux(TinyDropout):
+    """A warm-started GRU with an auxiliary head (the embargo is the longest horizon), refitted monthly: predict
+    must replay the chain of retrains (each from the cache) to reach the backtest's model."""
+
+    model = "gru"
+    model_params = {**FAST_LSTM, "warm_start": True, "warm_epochs": 1, "aux_horizons": [4]}
+    retrain = "2MS"
+
+
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("predict_cache")
@@ -59,7 +68,7 @@ def runs(tmp_path_factory, cache_dir):
     root = tmp_path_factory.mktemp("predict_runs")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SEQALPHA_CACHE_DIR", str(cache_dir))
-        for cls in (TinyDropout, TinyHoldLstm):
+        for cls in (TinyDropout, TinyHoldLstm, TinyWarmAux):
             run_backtest(cls, out=root / cls.__name__, progress=False)
     return root
 
@@ -69,7 +78,7 @@ def _on(table: pd.DataFrame, column: str, date: str) -> pd.Series:
     return pd.Series(rows[column].to_numpy(np.float64), index=rows["asset"].astype(str).to_numpy())
 
 
-@pytest.mark.parametrize("cls", [TinyDropout, TinyHoldLstm])
+@pytest.mark.parametrize("cls", [TinyDropout, TinyHoldLstm, TinyWarmAux])
 def test_predict_at_test_end_is_the_backtest_decision_bitwise(runs, cache_dir, cls, tmp_path):
     """The contract: predict --asof d --holdings RUN_DIR gives the backtest's scores and target weights at d, bit
     for bit (a periodic retrain and a single fit; topk_dropout, with hold=True too), from the cached model."""
@@ -85,8 +94,11 @@ def test_predict_at_test_end_is_the_backtest_decision_bitwise(runs, cache_dir, c
     assert sorted(held.index) == sorted(weights.index)
     np.testing.assert_array_equal(held.reindex(weights.index).to_numpy(), weights.to_numpy())  # NaN == NaN here
     assert got.record["model"]["cache_hits"] == got.record["model"]["fits"]  # the backtest's own model
-    expected = "2018-07-02" if cls.retrain is None else "2018-11-01"
+    expected = {TinyDropout: "2018-11-01", TinyHoldLstm: "2018-07-02", TinyWarmAux: "2018-11-01"}[cls]
     assert got.record["model"]["retrain_date"] == expected
+    if cls is TinyWarmAux:  # the chain 2018-07-02, 09-03, 11-01, each loaded; the embargo of the longer head
+        assert got.record["model"]["retrains_fitted"] == ["2018-07-02", "2018-09-03", "2018-11-01"]
+        assert got.record["model"]["last_sample_date"] == "2018-10-25"  # 2018-11-01 - 4 - 1 bars
 
 
 def test_holdings_decide_topk_dropout(runs, cache_dir):
