@@ -287,7 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--asof", help="the decision date (default: the data's last bar)")
     pr.add_argument("--holdings", help="what is held: a CSV of asset,shares, a previous predict folder, or a "
                                        "backtest run folder (its positions before the decision at asof)")
-    pr.add_argument("--cash", type=float, help="cash held (default: none with --holdings, else init_cash)")
+    pr.add_argument("--cash", type=float, help="cash held (default: none beside a CSV, init_cash without "
+                                                     "--holdings, a predict folder's cash after its orders); with a "
+                                                     "run folder: the portfolio's value")
     pr.add_argument("--refit", action="store_true", help="fit on every sample labelled by asof instead of using "
                                                          "the retrain schedule's model (said in predict.json)")
     pr.add_argument("--out", help="the predict folder (default predictions/<Strategy>-<timestamp>)")

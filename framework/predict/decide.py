@@ -203,6 +203,7 @@ def _record(run, panel, full, t, bars: ModelBar, fitted, trainer, fits, hits, he
         "model": {"name": run.model, "retrain_date": str(dates[bars.retrain].date()),
                   "refit": refit,
                   "how": ("refit on every sample labelled by asof (--refit), not the schedule's model" if refit
+                          else "the backtest's single fit at the first test bar (retrain=None)" if s.retrain is None
                           else f"the model of the retrain schedule {s.retrain!r} at its last bar on or before asof"),
                   "train_dates": [str(dates[int(train[0])].date()), str(dates[int(train[-1])].date())]
                   if len(train) else None,
