@@ -190,7 +190,7 @@ def _outcome(strategy: Strategy, scores: pd.Series, weights: pd.Series, held: Ho
 def _record(run, panel, full, t, bars: ModelBar, fitted, trainer, fits, hits, held: Holdings, prediction,
             rebalanced, unscored, refit, quality, fit_seconds, seconds) -> dict:
     """predict.json's body: what decided (asof, model, data, code, parameters) and what it found."""
-    from ..backtest.walkforward import dated, training_dates
+    from ..backtest.walkforward import dated, first_test_bar, training_dates
 
     dates, s = panel.dates, run.instance
     train, valid = training_dates(bars.retrain, s, run.embargo, **dated(s, dates))
@@ -204,7 +204,9 @@ def _record(run, panel, full, t, bars: ModelBar, fitted, trainer, fits, hits, he
                   "refit": refit,
                   "how": ("refit on every sample labelled by asof (--refit), not the schedule's model" if refit
                           else "the backtest's single fit at the first test bar (retrain=None)" if s.retrain is None
-                          else f"the model of the retrain schedule {s.retrain!r} at its last bar on or before asof"),
+                          else f"the model of the retrain schedule {s.retrain!r} at its last bar on or before asof")
+                         + (" (asof comes before the test span: the calendar starts at asof)"
+                            if first_test_bar(s, dates) > t and not refit else ""),
                   "train_dates": [str(dates[int(train[0])].date()), str(dates[int(train[-1])].date())]
                   if len(train) else None,
                   "last_sample_date": str(dates[int(last[-1])].date()) if len(last) else None,
