@@ -35,10 +35,11 @@ _PUBLIC = {
     "load_strategy_file": "seqalpha.strategy",
     "panel_from_frame": "seqalpha.data",
     "run_backtest": "seqalpha.backtest",
+    "run_predict": "seqalpha.predict",
 }
 
 __all__ = ["BacktestResult", "DataError", "Model", "Panel", "SampleSet", "Strategy", "StrategyError",
-           "TorchSequenceModel", "hookimpl", "load_strategy_file", "panel_from_frame", "run_backtest"]  # = _PUBLIC
+           "TorchSequenceModel", "hookimpl", "load_strategy_file", "panel_from_frame", "run_backtest", "run_predict"]  # = _PUBLIC
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time these come from __getattr__
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time these come from 
     from .hookspecs import hookimpl
     from .model import Model, SampleSet
     from .model.torch_sequence import TorchSequenceModel
+    from .predict import run_predict
     from .runs import BacktestResult
     from .strategy import Strategy, StrategyError, load_strategy_file
 

@@ -1,4 +1,4 @@
-"""The ``seqalpha`` command line: run, sweep, audit, data check, plugins, models, cache (report, runs and compare for
+"""The ``seqalpha`` command line: run, sweep, predict, audit, data check, plugins, models, cache (report, runs and compare for
 saved runs)."""
 
 from __future__ import annotations
@@ -167,6 +167,12 @@ def cmd_data_check(args) -> int:
     return check_main(args.uri, args.json, args.out, args.plugins_dir)
 
 
+def cmd_predict(args) -> int:
+    from .predict.command import predict_main
+
+    return predict_main(args)
+
+
 def cmd_report(args) -> int:
     from .report import build_report
 
@@ -311,6 +317,25 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--strategy", help="which Strategy class, when the file defines several")
     audit.add_argument("--plugins-dir", help="a folder of .py files with @hookimpl functions to load for the audit")
     audit.set_defaults(func=cmd_audit)
+    pr = sub.add_parser("predict", help="tomorrow's targets and orders: decide at --asof (default: the data's last bar) "
+                                        "exactly as the backtest would, from the holdings given")
+    pr.add_argument("strategy_file")
+    pr.add_argument("--asof", help="the decision date (default: the data's last bar)")
+    pr.add_argument("--holdings", help="what is held: a CSV of asset,shares, a previous predict folder, or a "
+                                       "backtest run folder (its positions before the decision at asof)")
+    pr.add_argument("--cash", type=float, help="cash held (default: none beside a CSV, init_cash without "
+                                                     "--holdings, a predict folder's cash after its orders); with a "
+                                                     "run folder: the portfolio's value")
+    pr.add_argument("--refit", action="store_true", help="fit on every sample labelled by asof instead of using "
+                                                         "the retrain schedule's model (said in predict.json)")
+    pr.add_argument("--out", help="the predict folder (default predictions/<Strategy>-<timestamp>)")
+    pr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a strategy parameter")
+    pr.add_argument("--data", help="data URI overriding the strategy's")
+    pr.add_argument("--strategy", help="which Strategy class, when the file defines several")
+    pr.add_argument("--plugins-dir", help="a folder of .py files with @hookimpl functions to load")
+    pr.add_argument("--threads", type=int, default=DEFAULT_THREADS, help=f"threads (default {DEFAULT_THREADS})")
+    pr.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    pr.set_defaults(func=cmd_predict)
     cache = sub.add_parser("cache", help="show the model cache's and the feature store's sizes; --clear or "
                                          "--older-than DAYS to prune them (asks first on a terminal; --yes elsewhere)")
     cache.add_argument("--clear", action="store_true", help="remove every cached model and stored feature entry")

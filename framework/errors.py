@@ -22,3 +22,7 @@ class ClusterError(SeqalphaError, RuntimeError):
 
 class ModelOutputError(SeqalphaError, ValueError):
     """A model returned scores that cannot be used: the wrong shape, NaN or infinity."""
+
+
+class PredictError(SeqalphaError, ValueError):
+    """seqalpha predict cannot decide as asked: an asof outside the data or before any model, bad holdings."""

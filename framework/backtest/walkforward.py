@@ -16,11 +16,18 @@ from ..schedule import schedule_bars
 from ..strategy import Strategy, StrategyError
 
 
+def first_test_bar(strategy: Strategy, dates: pd.DatetimeIndex) -> int:
+    """The first decision bar of the test period: the first bar on or after ``test_start``, else the earliest bar
+    that leaves ``min_train_bars`` of labelled windows (seqalpha predict extends the same calendar to its asof)."""
+    if strategy.test_start is None:
+        return strategy.window - 1 + strategy.min_train_bars + strategy.horizon + 1
+    return int(dates.searchsorted(pd.Timestamp(strategy.test_start)))
+
+
 def test_bars(strategy: Strategy, dates: pd.DatetimeIndex) -> tuple[int, int]:
     """First and last decision bar of the test period (the last must leave a bar to trade on)."""
     T = len(dates)
-    earliest = strategy.window - 1 + strategy.min_train_bars + strategy.horizon + 1
-    t0 = earliest if strategy.test_start is None else int(dates.searchsorted(pd.Timestamp(strategy.test_start)))
+    t0 = first_test_bar(strategy, dates)
     t1 = T - 2 if strategy.test_end is None else min(T - 2, int(dates.searchsorted(pd.Timestamp(strategy.test_end),
                                                                                     "right")) - 1)
     if t0 > t1:
