@@ -121,6 +121,22 @@ def test_tune_report_renders_in_headless_chromium(search, tmp_path):
     screenshot(page, tmp_path / "tune.png", tmp_path, height=1600)
 
 
+@pytest.mark.slow
+def test_trials_run_on_a_dask_cluster_several_at_once(strategy_file, tmp_path, dask_scheduler):
+    cls, _ = load_strategy_file(strategy_file)
+    records, studies = [], []
+    res = tune(cls, ["window=int(5,40)"], SELECT, 4, tmp_path / "cluster", seeds=[0, 1], scheduler=dask_scheduler,
+               on_trial=records.append, on_study=studies.append)
+    assert res.table["number"].tolist() == [0, 1, 2, 3] and (res.table["status"] == "ok").all()
+    assert sorted(r.number for r in records) == [0, 1, 2, 3] and studies == [res]
+    assert all(row["worker"] != "local" for r in records for row in r.rows.values())  # run by the workers
+    # each trial's number is the serial machinery's number for the same values
+    first = res.table.iloc[0]
+    alone = run_backtest(cls, data=DATA, window=int(first["window"]), test_start="2018-08-01",
+                         test_end="2018-10-15", progress=False)
+    assert alone.metrics["rank_ic"] == first["rank_ic seed=0"]
+
+
 def test_trials_parquet_has_each_seed_the_mean_status_and_wall_time(small):
     table = pd.read_parquet(small / "trials.parquet")
     assert table["number"].tolist() == [0, 1] and (table["status"] == "ok").all()
@@ -228,11 +244,12 @@ def test_tune_never_reads_a_price_of_the_test_period(strategy_file, tmp_path):
     rng = np.random.default_rng(0)
     values[test] = rng.uniform(1e-3, 1e6, values[test].shape)  # garbage: prices, signal, every field
     poisoned = Panel(clean.dates, clean.assets, clean.fields, values, name=clean.name)
-    runs = {}
+    runs, records = {}, []
     for name, panel in (("clean", clean), ("poisoned", poisoned)):
         res = tune(cls, ["window=int(18,24)"], "2018-08-01..2018-10-19", 2, tmp_path / name, seeds=[0],
-                   data=panel)
+                   data=panel, on_trial=records.append)
         runs[name] = res
+    assert [r.number for r in records] == [0, 1, 0, 1] and all(r.status == "ok" for r in records)
     a, b = runs["clean"].table, runs["poisoned"].table
     assert a["window"].tolist() == b["window"].tolist()
     assert a["rank_ic mean"].tolist() == b["rank_ic mean"].tolist()  # bitwise

@@ -9,8 +9,18 @@ import numpy as np
 import pandas as pd
 
 from ..report.figure import Figure, bar, scatter
-from ..report.html import (EXCESS_COLOR, RANK_COLOR, STRATEGY_COLOR, base_layout, chart_div, esc, format_value,
-                           html_page, html_table, note)
+from ..report.html import (
+    EXCESS_COLOR,
+    RANK_COLOR,
+    STRATEGY_COLOR,
+    base_layout,
+    chart_div,
+    esc,
+    format_value,
+    html_page,
+    html_table,
+    note,
+)
 
 
 def importances(study: Any) -> dict[str, float]:
@@ -69,7 +79,7 @@ def slice_charts(table: pd.DataFrame, keys: list[str], metric: str) -> str:
         values = ok[key]
         numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
         fig = Figure(scatter(x=values if numeric else values.astype(str), y=ok[f"{metric} mean"], mode="markers",
-                             marker_size=8, marker_color=ok["number"], marker_colorscale="Blues",
+                             marker_size=8, marker_color=ok["number"], marker_colorscale=[[0, "#9ecae1"], [1, "#08306b"]],
                              marker_showscale=False, text=[f"trial {n}" for n in ok["number"]],
                              hovertemplate="%{text}: " + key + "=%{x}, " + metric + " %{y:.4f}"))
         base_layout(fig, 320, f"{key} against {metric} (darker: later trial)")
