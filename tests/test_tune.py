@@ -290,6 +290,14 @@ def test_a_bad_space_gets_did_you_mean(strategy_file, tmp_path):
     assert space["lr"].log and space["model"].choices == ("lstm", "gru") and space["dropout"].high == 0.5
 
 
+def test_without_optuna_the_error_names_the_extra(strategy_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "optuna", None)  # `import optuna` raises ImportError
+    code = main(["tune", str(strategy_file), "--space", "window=int(5,40)", "--trials", "2", "--select", SELECT,
+                 "--out", str(tmp_path / "x")])
+    assert code == 2 and "pip install 'seqalpha[tune]'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_every_catalogue_metric_is_an_objective_or_named_as_not_one():
     from seqalpha.metrics import BY_NAME
 

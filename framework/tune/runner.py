@@ -85,6 +85,7 @@ def tune(strategy: type[Strategy], space: list[str] | dict[str, Dist], select: s
     """
     t_start = time.perf_counter()
     say = progress or (lambda line: None)
+    storage.optuna_module()  # the one-line error for a missing optuna, before anything else
     check_threads(threads)
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         raise StrategyError(f"--trials must be a positive int, got {trials!r}")
@@ -97,7 +98,6 @@ def tune(strategy: type[Strategy], space: list[str] | dict[str, Dist], select: s
     plan, settings, sel_panel = prepare(strategy, space, select, out, seeds, data, overrides, metric, threads,
                                         plugins_dir)
     direction = metric_direction(metric)
-    storage.optuna_module()  # the one-line error for a missing optuna, before the folder is made
     out = plan.out
     storage.claim_folder(out, resume)
     startup = min(10, max(2, trials // 3))  # random trials before TPE models the objective

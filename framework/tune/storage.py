@@ -53,6 +53,8 @@ def open_study(out: Path, settings: dict, direction: str, seed: int, startup: in
         study.set_user_attr(SETTINGS, text)
         return study
     study = optuna.load_study(storage=storage, study_name=STUDY_NAME, sampler=sampler)
+    # seeded on from the trials so far: a resumed search does not draw its first trials' values again
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), n_startup_trials=startup)
     before = json.loads(study.user_attrs.get(SETTINGS, "{}"))
     now = json.loads(text)
     changed = [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
