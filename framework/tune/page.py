@@ -44,7 +44,7 @@ def history_chart(table: pd.DataFrame, metric: str, direction: str) -> str:
     fig = Figure()
     seed_cols = [c for c in table.columns if c.startswith(f"{metric} seed=")]
     for col in seed_cols:
-        fig.add_trace(scatter(x=ok["number"], y=ok[col], mode="markers", name=col.split(" ", 1)[1],
+        fig.add_trace(scatter(x=ok["number"], y=ok[col], mode="markers", name="each seed",
                               marker_size=5, marker_color="#bbbbbb", showlegend=col == seed_cols[0],
                               legendgroup="seeds", hovertemplate=f"trial %{{x}}, {col}: %{{y:.4f}}"))
     mean = ok[f"{metric} mean"].astype(float)
