@@ -1,4 +1,4 @@
-"""The ``seqalpha`` command line: run, sweep, predict, audit, data check, plugins, models, cache (report, runs and compare for
+"""The ``seqalpha`` command line: run, sweep, tune, predict, audit, data check, plugins, models, cache (report, runs and compare for
 saved runs)."""
 
 from __future__ import annotations
@@ -149,6 +149,12 @@ def cmd_sweep(args) -> int:
         print(f"seqalpha: {what}; the first error: {first}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_tune(args) -> int:
+    from .tune.command import tune_main
+
+    return tune_main(args)
 
 
 def cmd_audit(args) -> int:
@@ -307,6 +313,29 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--plugins-dir", help="a folder of .py plugin files, loaded for every run (shipped to the workers)")
     add_track_argument(sw)
     sw.set_defaults(func=cmd_sweep)
+    tu = sub.add_parser("tune", help="search a strategy's parameters with Optuna on a selection span that ends "
+                                     "before the test period (scored over seeds)")
+    tu.add_argument("strategy_file")
+    tu.add_argument("--space", action="append", metavar="KEY=DIST", required=True,
+                    help="a searched parameter: window=int(5,40), lr=loguniform(1e-4,1e-2), hidden_size=int(16,128,log), "
+                         "model=choice('lstm','gru'), dropout=uniform(0,0.5); model_params.KEY for a model's")
+    tu.add_argument("--trials", type=int, required=True, help="trials in the study (a resumed study counts its own)")
+    tu.add_argument("--select", required=True, metavar="START..END",
+                    help="the selection span the trials are scored on; it must end h + 2 bars before test_start")
+    tu.add_argument("--seeds", help="seeds each trial runs, e.g. 0,1,2 (default: the strategy's own seed)")
+    tu.add_argument("--metric", default="rank_ic", help="the objective (default rank_ic; see docs/metrics.md)")
+    tu.add_argument("--set", action="append", metavar="KEY=VALUE", help="a fixed parameter for every run")
+    tu.add_argument("--data", help="data URI overriding the strategy's")
+    tu.add_argument("--out", required=True, help="the tune folder (study.db, trials.parquet, best.py, report.html)")
+    tu.add_argument("--resume", action="store_true", help="continue the study in --out up to --trials")
+    tu.add_argument("--workers", type=int, help="a local Dask cluster of N worker processes (N trials at once)")
+    tu.add_argument("--scheduler", help="join the Dask cluster at tcp://HOST:PORT")
+    tu.add_argument("--threads", type=int, default=DEFAULT_THREADS, help=f"threads each run uses (default {DEFAULT_THREADS})")
+    tu.add_argument("--sampler-seed", type=int, default=0, help="the TPE sampler's seed (default 0)")
+    tu.add_argument("--strategy", help="which Strategy class, when the file defines several")
+    tu.add_argument("--plugins-dir", help="a folder of .py plugin files, loaded for every run (shipped to the workers)")
+    add_track_argument(tu)
+    tu.set_defaults(func=cmd_tune)
     audit = sub.add_parser("audit", help="check a strategy's own features, universe, model and target_weights for "
                                          "look-ahead; each check passes, warns or fails (exit 0: none failed, "
                                          "warnings printed; 1: a check failed; 2: usage error)")

@@ -268,3 +268,34 @@ def test_the_study_api_for_searches_logs_trials_and_their_runs(tracked):
     assert client.get_run(grandchild).data.tags["mlflow.parentRunId"] == ok
     assert client.get_run(failed).info.status == "FAILED"
     assert client.get_run(parent.run_id).data.metrics["best_objective"] == 0.05
+
+
+def test_seqalpha_tune_tracks_a_parent_with_trials_and_their_runs(tracked, tmp_path):
+    """`seqalpha tune --track`: the search is a parent run (its settings as parameters, the best objective, the
+    tune folder's files), each trial a child (values, per-seed and mean objective) whose runs are grandchildren;
+    the objective logged equals trials.parquet's."""
+    from tests.test_tune import SELECT, STRATEGY
+
+    strategy = tmp_path / "lagged.py"
+    strategy.write_text(STRATEGY)
+    out = tmp_path / "search"
+    assert main(["tune", str(strategy), "--space", "window=int(19,24)", "--trials", "2", "--seeds", "0",
+                 "--select", SELECT, "--out", str(out), "--track", tracked["uri"]]) == 0
+    client = tracked["client"]
+    experiment = client.get_experiment_by_name("Lagged")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    parent = _by_tag(runs, "seqalpha.kind", "tune")
+    assert parent.info.status == "FINISHED" and parent.data.params["trials"] == "2"
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    table = pd.read_parquet(out / "trials.parquet")
+    assert len(trials) == 2
+    for trial in trials:
+        number = int(trial.data.tags["seqalpha.trial"])
+        row = table[table["number"] == number].iloc[0]
+        assert trial.data.params["window"] == str(int(row["window"]))
+        assert trial.data.metrics["objective"] == pytest.approx(row["rank_ic mean"], abs=0, rel=1e-12)
+        runs_of_trial = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == trial.info.run_id]
+        assert len(runs_of_trial) == 1 and runs_of_trial[0].data.metrics["rank_ic"] == trial.data.metrics["objective"]
+    assert parent.data.metrics["best_objective"] == table["rank_ic mean"].max()
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"trials.parquet", "best.py", "summary.md", "report.html"} <= artifacts
