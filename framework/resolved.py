@@ -60,6 +60,8 @@ class ResolvedRun:
     features: dict = _identity(default_factory=dict)  # feature_set, factors, normalize, window, and names once built
     threads: int = _identity(default=DEFAULT_THREADS)
     code: dict = _identity(default_factory=dict)  # {"strategy": sha256, "model": sha256}: source, not paths
+    # a blend's members (framework/backtest/blend.py): name, weight, overrides, model, parameters, features, code
+    blend: tuple = _identity(default=())
     cache: bool = _recorded(default=True)  # the strategy's cache setting
     cache_dir: str | None = _recorded(default=None)  # the model cache folder used (absolute), None without one
     feature_key: str | None = _recorded(default=None)  # the feature store's entry (features/KK/KEY.features), if any
@@ -72,6 +74,7 @@ class ResolvedRun:
     instance: Any = field(default=None, compare=False, repr=False, metadata={"kind": None})
     registries: Any = field(default=None, compare=False, repr=False, metadata={"kind": None})
     plugin_objects: tuple = field(default=(), compare=False, repr=False, metadata={"kind": None})
+    member_runs: tuple = field(default=(), compare=False, repr=False, metadata={"kind": None})  # a blend's members
 
     # ---- forms ---------------------------------------------------------------------------------
     def fields_of(self, kind: str) -> dict[str, Any]:
@@ -181,6 +184,7 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
         check_threads(threads)
     except ValueError as exc:
         raise StrategyError(str(exc)) from None
+    plugins, plugin_files = tuple(plugins), tuple(plugin_files)
     plugin_objects = (*plugins, *strategy_plugins(instance))
     registries = collect_registries(run_manager(*plugin_objects))
     entry = registries.models.get(instance.model)
@@ -211,7 +215,7 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
     params = instance.params()
     module = sys.modules.get(type(instance).__module__)
     file = getattr(module, "__file__", None)
-    return ResolvedRun(
+    run = ResolvedRun(
         strategy=type(instance).__name__,
         params=params,
         custom_params={n: getattr(instance, n) for n in type(instance).own_param_names()},
@@ -230,3 +234,11 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
         plugin_files=tuple(str(Path(p).resolve()) for p in plugin_files),
         versions=versions(), seed=instance.seed, unsafe_pickle_cache=unsafe_pickle,
         instance=instance, registries=registries, plugin_objects=tuple(plugin_objects))
+    from .model.blend import is_blend
+
+    if not is_blend(factory):
+        return run
+    from .backtest.blend import resolve_members  # each member resolved as a run of its own
+
+    return resolve_members(run, data, threads=threads, plugins=plugins, plugin_files=tuple(plugin_files),
+                           cache_dir=cache_dir, fits_from=fits_from, environ=environ)

@@ -110,6 +110,9 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
     plugins = plugins or PluginFiles()
     modules = plugins.load()
     run = resolve_run(cls, overrides, data, threads=threads, plugins=modules)
+    if run.member_runs:  # a blend's members need their own Datasets and trainers on the workers
+        raise ClusterError("model 'blend': --workers does not fan out a blend's members; run it without --workers "
+                           "(each member's fits are still cached one by one)")
     if run.warm_start:  # each refit starts from the previous one: nothing to fan out
         say("warm-started refits depend on each other: running them in order here")
         return execute(run, data=data, out=out, progress=progress, resume=resume, force=force)
