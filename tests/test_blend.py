@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FAST_LSTM
 
 from seqalpha import Model, Strategy, hookimpl, run_backtest
 from seqalpha.model.blend import rank_blend
 from seqalpha.resolved import resolve_run
 from seqalpha.strategy import StrategyError
-
-from conftest import FAST_LSTM
 
 LINEAR = {"model": "linear", "window": 1, "name": "ridge"}
 LSTM = {"model": "lstm", "model_params": FAST_LSTM}
@@ -155,9 +154,9 @@ def test_the_embargo_is_the_longest_members():
     the main horizon's embargo (1 bar) that label reads prices past the retrain and overlaps the next label, so the
     member's rank IC is large; with the longest member's embargo (5 bars) it is noise. Both members train on the
     same cut: sample dates <= t - 5 - 1."""
-    from seqalpha import panel_from_frame
-
     from conftest import noise_frame
+
+    from seqalpha import panel_from_frame
 
     SEEN.clear()
     panel = panel_from_frame(noise_frame(110, 30, seed=8), source="noise")
