@@ -208,7 +208,7 @@ def test_an_interrupted_blend_resumes_to_the_same_bits(tmp_path):
 @pytest.mark.parametrize(("members", "message"), [
     ([{"model": "lstn"}], "blend member 0 (lstn): unknown model 'lstn'. Did you mean 'lstm'"),
     ([{"model": "linear", "model_params": {"alpah": 1.0}}], "Did you mean 'alpha'?"),
-    ([{"model": "linear", "windw": 3}], "unknown key 'windw'. Did you mean 'window'?"),
+    ([{"model": "linear", "windw": 3}], "unknown key 'windw'. Did you mean 'window'"),
     ([{"model": "linear", "retrain": "MS"}], "'retrain' is the blend's parameter"),
     ([{"model": "linear", "horizon": 5}], "horizon=5 differs from the blend's horizon=1"),
     ([{"model": "linear", "weight": -1}], "weight must be a number >= 0"),
