@@ -185,6 +185,7 @@ class Stop:
 
 class Resumable(Tiny):
     retrain = "MS"
+    test_start = "2018-08-01"  # four retrains
     seeds = [0, 1]
     cache = False
     model_params = {"members": [{**LINEAR, "weight": 0.4},
@@ -229,6 +230,20 @@ def test_workers_refuse_a_blend_in_one_line():
 
     with pytest.raises(ClusterError, match="does not fan out a blend's members"):
         run_on_cluster(Tiny, {}, None, None, client=None, threads=1)
+
+
+def test_the_command_line_refuses_a_bad_member_and_workers_in_one_line_with_exit_2(tmp_path, capsys):
+    """Both before any data loads or any cluster starts."""
+    from seqalpha.cli import main
+
+    path = tmp_path / "blend.py"
+    path.write_text("from seqalpha import Strategy\n\n\nclass B(Strategy):\n    model = 'blend'\n"
+                    "    model_params = {'members': [{'model': 'linear', 'window': 1}]}\n")
+    assert main(["run", str(path), "--set", "model_params={'members': [{'model': 'linear', 'rebalance': 'D'}]}"]) == 2
+    assert main(["run", str(path), "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "'rebalance' is the blend's parameter" in err[0]
+    assert "--workers does not fan out a blend's members" in err[1]
 
 
 def test_models_lists_blend(capsys):

@@ -147,18 +147,21 @@ class BlendTrainer:
             scores = checked_scores(fit.model, segment, f"{name} ({trainer.run.model})")
             scores[:, ~trainer.dataset.window_has_values(segment.t, segment.i)] = np.nan
             per_member.append((segment.t * n_assets + segment.i, scores))
-        n_seeds = {s.shape[0] for _, s in per_member}
-        if len(n_seeds) != 1:
-            raise StrategyError(f"blend: members returned different numbers of ensemble rows {sorted(n_seeds)}")
         keys = np.unique(np.concatenate([k for k, _ in per_member]))
-        grid = np.full((len(per_member), n_seeds.pop(), len(keys)), np.nan)  # member, seed, sample
+        n_rows = len(self.strategy.seeds) if self.strategy.seeds else 1  # one row per seed of the blend
+        means = np.full((len(per_member), len(keys)), np.nan)  # member, sample: its score (the mean of its rows)
+        grid = np.full((len(per_member), n_rows, len(keys)), np.nan)  # member, seed, sample
         present = np.zeros((len(per_member), len(keys)), dtype=bool)
         for k, (member_keys, scores) in enumerate(per_member):
             pos = np.searchsorted(keys, member_keys)
-            grid[k][:, pos] = scores
+            means[k, pos] = scores.mean(axis=0)
             present[k, pos] = True
+            if self.strategy.seeds:
+                if scores.shape[0] != n_rows:
+                    raise StrategyError(f"blend member {self.names[k]!r} returned {scores.shape[0]} ensemble rows "
+                                        f"for the blend's {n_rows} seeds")
+                grid[k][:, pos] = scores
         tt, ii = keys // n_assets, keys % n_assets
-        means = grid.mean(axis=1)
         blend, ranks = rank_blend(means, tt, self.weights)
         state.member_scores += [pd.DataFrame({"t": tt[present[k]], "i": ii[present[k]], "member": name,
                                               "score": means[k][present[k]], "rank": ranks[k][present[k]]})

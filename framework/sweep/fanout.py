@@ -110,9 +110,7 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
     plugins = plugins or PluginFiles()
     modules = plugins.load()
     run = resolve_run(cls, overrides, data, threads=threads, plugins=modules)
-    if run.member_runs:  # a blend's members need their own Datasets and trainers on the workers
-        raise ClusterError("model 'blend': --workers does not fan out a blend's members; run it without --workers "
-                           "(each member's fits are still cached one by one)")
+    refuse_blend(run)
     if run.warm_start:  # each refit starts from the previous one: nothing to fan out
         say("warm-started refits depend on each other: running them in order here")
         return execute(run, data=data, out=out, progress=progress, resume=resume, force=force)
@@ -144,6 +142,14 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
         done = client.gather(futures)
         say(f"fitted {len(done)} models on {len({d['worker'] for d in done})} workers; running the loop here")
         return execute(run, data=panel, out=out, progress=progress, resume=resume, force=force)
+
+
+def refuse_blend(run: ResolvedRun) -> None:
+    """A blend's members need their own Datasets and trainers on the workers: refused in one line (before a
+    cluster is started, when the command line calls it)."""
+    if run.member_runs:
+        raise ClusterError(f"model {run.model!r}: --workers does not fan out a blend's members; run it without "
+                           "--workers (each member's fits are still cached one by one)")
 
 
 def _check_cacheable(run: ResolvedRun) -> None:
