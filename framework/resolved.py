@@ -84,6 +84,8 @@ class ResolvedRun:
         """The identity fields, canonical (what checkpoints and run comparisons match on)."""
         ident = canonical(self.fields_of(IDENTITY))
         ident["params"].pop("cache", None)  # recorded: where models come from changes no number
+        if not ident["blend"]:  # not a blend: the identity (and its digest) of a run before blends existed
+            ident.pop("blend")
         return ident
 
     def identity_digest(self, with_data: bool = True) -> str:
@@ -98,6 +100,8 @@ class ResolvedRun:
     def as_json(self) -> dict[str, Any]:
         """The canonical JSON form: every identity and recorded field, and the digests (config.json's body)."""
         out = canonical({**self.fields_of(IDENTITY), **self.fields_of(RECORDED)})
+        if not out["blend"]:
+            out.pop("blend")
         out["identity"] = self.identity_digest(with_data=False)
         return out
 

@@ -73,7 +73,8 @@ def test_every_members_score_is_recorded_with_its_ic(weight_one):
     assert blend.metrics["rank_ic_per_member"][0] == pytest.approx(alone.metrics["rank_ic"], abs=1e-12)
     assert np.isfinite(blend.metrics["rank_ic_per_member"][1])
     assert (blend.run_dir / "member_scores.parquet").is_file()
-    assert "rank_ic_per_member" in (blend.run_dir / "report.html").read_text()
+    page = (blend.run_dir / "report.html").read_text()
+    assert "rank_ic_per_member" in page and "Blend members" in page  # the metrics table and the IC section's table
     assert set(blend.training["member"]) == {"lstm"}  # the ridge reports no epochs
 
 

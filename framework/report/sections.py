@@ -178,7 +178,19 @@ def section_ic(run: Run) -> str:
     ])
     base_layout(fig_c, 320, "Cumulative IC (sum over dates)", hovermode="x unified")
     return chart_div("ic", fig) + '<div class="sa-grid">' + chart_div("ic_hist", fig_h) \
-        + chart_div("ic_cumulative", fig_c) + "</div>"
+        + chart_div("ic_cumulative", fig_c) + "</div>" + blend_members_table(run.metrics or {})
+
+
+def blend_members_table(metrics: dict) -> str:
+    """A blend's members with their weights and their own IC and rank IC (metrics.json); '' for other models."""
+    names = metrics.get("blend_members")
+    if not names:
+        return ""
+    rows = [[esc(name), format_value(w, "f2"), format_value(ic, "f4"), format_value(ric, "f4")]
+            for name, w, ic, ric in zip(names, metrics.get("blend_weights", []), metrics.get("ic_per_member", []),
+                                        metrics.get("rank_ic_per_member", []))]
+    return "<h3>Blend members (each member's own scores)</h3>" + html_table(
+        ["member", "weight", "IC", "rank IC"], rows, numeric={1, 2, 3})
 
 
 def section_quantiles(run: Run) -> str:
