@@ -65,11 +65,9 @@ def cmd_run(args) -> int:
         warnings.simplefilter("default")
         plugins = plugin_files.load()
         if args.workers or args.scheduler:
-            from .resolved import resolve_run
             from .sweep.cluster import dask_client
-            from .sweep.fanout import refuse_blend, run_on_cluster
+            from .sweep.fanout import run_on_cluster
 
-            refuse_blend(resolve_run(cls, overrides, args.data, threads=args.threads, plugins=plugins))
             with dask_client(args.workers, args.scheduler, args.threads) as client:
                 result = run_on_cluster(cls, overrides, args.data, out, client, args.threads,
                                         None if args.quiet else _stderr, plugins=plugin_files, progress=progress,

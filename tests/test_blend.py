@@ -225,26 +225,87 @@ def test_a_bad_member_is_refused_in_one_line(members, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_workers_refuse_a_blend_in_one_line():
-    from seqalpha.errors import ClusterError
-    from seqalpha.sweep.fanout import run_on_cluster
-
-    with pytest.raises(ClusterError, match="does not fan out a blend's members"):
-        run_on_cluster(Tiny, {}, None, None, client=None, threads=1)
+FANNED = """
+from seqalpha import Strategy
 
 
-def test_the_command_line_refuses_a_bad_member_and_workers_in_one_line_with_exit_2(tmp_path, capsys):
-    """Both before any data loads or any cluster starts."""
+class Fanned(Strategy):
+    data = "synthetic?assets=12&days=230&seed=3"
+    window = 8
+    horizon = 1
+    rebalance = "W"
+    retrain = "QS"
+    test_start = "2018-06-01"
+    seeds = [0, 1]
+    portfolio_params = {"k": 3}
+    model = "blend"
+    model_params = {"members": [{"model": "linear", "window": 1},
+                                {"model": "lstm", "model_params": {"hidden_size": 4, "epochs": 1, "batch_size": 256}}]}
+"""
+
+
+def test_the_fanouts_tasks_fit_every_members_models(tmp_path, monkeypatch):
+    """`--workers` fits each member's models (every seed, every retrain) as tasks into the cache folder; here the
+    tasks run in this process, as a worker runs them; the run then finds every model there and fits nothing."""
+    from seqalpha import load_strategy_file
+    from seqalpha.backtest import WalkForward
+    from seqalpha.data import load_panel
+    from seqalpha.sweep.fanout import FitTask, fit_task, n_fits
+    from seqalpha.sweep.task import StrategyRef
+
+    path = tmp_path / "fanned.py"
+    path.write_text(FANNED)
+    cls, _ = load_strategy_file(path)
+    folder = str(tmp_path / "fits")
+    run = resolve_run(cls, fits_from=folder)
+    calendar = WalkForward.of(run.instance, load_panel(run.data, run.registries.data_sources).dates)
+    assert n_fits(run) == 1 + 2  # the ridge takes no seed: fitted once; the lstm once per seed
+    tasks = [FitTask(StrategyRef.of(cls), {}, None, t, m, run.threads, folder, run.identity_digest(with_data=False))
+             for t in calendar.retrain_bars for m in range(n_fits(run))]
+    done = [fit_task(task) for task in tasks]
+    assert not any(d["cached"] for d in done) and len(done) == 3 * len(calendar.retrain_bars)
+    monkeypatch.setenv("SEQALPHA_CACHE_DIR", folder)
+    res = run_backtest(cls, progress=False)
+    # counted per seed of each member (the shared ridge twice), as for a seed ensemble
+    assert res.metrics["n_cache_hits"] == res.metrics["n_model_fits"] == 4 * len(calendar.retrain_bars)
+
+
+@pytest.mark.slow
+def test_a_blend_on_workers_equals_a_serial_run(tmp_path, capsys, dask_scheduler):
+    from seqalpha.cli import main
+
+    path = tmp_path / "fanned.py"
+    path.write_text(FANNED)
+    assert main(["run", str(path), "--out", str(tmp_path / "serial"), "-q", "--set", "cache=False"]) == 0
+    assert main(["run", str(path), "--out", str(tmp_path / "fanned"), "-q", "--scheduler", dask_scheduler,
+                 "--set", "cache=False"]) == 0, capsys.readouterr().err
+    for table in ("scores", "member_scores", "seed_scores"):
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "serial" / f"{table}.parquet"),
+                                      pd.read_parquet(tmp_path / "fanned" / f"{table}.parquet"), obj=table)
+
+
+def test_the_command_line_refuses_a_bad_member_in_one_line_with_exit_2(tmp_path, capsys):
+    """Before any data loads."""
     from seqalpha.cli import main
 
     path = tmp_path / "blend.py"
     path.write_text("from seqalpha import Strategy\n\n\nclass B(Strategy):\n    model = 'blend'\n"
                     "    model_params = {'members': [{'model': 'linear', 'window': 1}]}\n")
     assert main(["run", str(path), "--set", "model_params={'members': [{'model': 'linear', 'rebalance': 'D'}]}"]) == 2
-    assert main(["run", str(path), "--workers", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and "'rebalance' is the blend's parameter" in err[0]
-    assert "--workers does not fan out a blend's members" in err[1]
+    assert len(err) == 1 and "'rebalance' is the blend's parameter" in err[0]
+
+
+def test_the_identity_holds_the_members_and_other_runs_keep_theirs():
+    """A member's parameters are part of the blend's identity (checkpoints, sweep --resume); a run that is not a
+    blend has no 'blend' key, so its identity digest is the one it had before blends existed."""
+    plain = resolve_run(Tiny, {"model": "linear", "model_params": {}})
+    assert "blend" not in plain.identity() and "blend" not in plain.as_json()
+    a = resolve_run(Tiny)
+    b = resolve_run(Tiny, {"model_params": {"members": [{**LINEAR, "weight": 1.0},
+                                                        {**LSTM, "model_params": {**FAST_LSTM, "lr": 0.01}}]}})
+    assert a.identity_digest(with_data=False) != b.identity_digest(with_data=False)
+    assert a.blend[1]["model_params"]["hidden_size"] == FAST_LSTM["hidden_size"]  # effective: defaults merged
 
 
 def test_models_lists_blend(capsys):
