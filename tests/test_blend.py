@@ -75,6 +75,7 @@ def test_every_members_score_is_recorded_with_its_ic(weight_one):
     assert (blend.run_dir / "member_scores.parquet").is_file()
     page = (blend.run_dir / "report.html").read_text()
     assert "rank_ic_per_member" in page and "Blend members" in page  # the metrics table and the IC section's table
+    assert "Blend member lstm" in page  # the training curves, member by member
     assert set(blend.training["member"]) == {"lstm"}  # the ridge reports no epochs
 
 
