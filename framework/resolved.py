@@ -62,6 +62,8 @@ class ResolvedRun:
     features: dict = _identity(default_factory=dict)  # feature_set, factors, normalize, window, and names once built
     threads: int = _identity(default=DEFAULT_THREADS)
     code: dict = _identity(default_factory=dict)  # {"strategy": sha256, "model": sha256}: source, not paths
+    # a blend's members (framework/backtest/blend.py): name, weight, overrides, model, parameters, features, code
+    blend: tuple = _identity(default=())
     cache: bool = _recorded(default=True)  # the strategy's cache setting
     cache_dir: str | None = _recorded(default=None)  # the model cache folder used (absolute), None without one
     feature_key: str | None = _recorded(default=None)  # the feature store's entry (features/KK/KEY.features), if any
@@ -74,6 +76,7 @@ class ResolvedRun:
     instance: Any = field(default=None, compare=False, repr=False, metadata={"kind": None})
     registries: Any = field(default=None, compare=False, repr=False, metadata={"kind": None})
     plugin_objects: tuple = field(default=(), compare=False, repr=False, metadata={"kind": None})
+    member_runs: tuple = field(default=(), compare=False, repr=False, metadata={"kind": None})  # a blend's members
 
     # ---- forms ---------------------------------------------------------------------------------
     def fields_of(self, kind: str) -> dict[str, Any]:
@@ -83,6 +86,8 @@ class ResolvedRun:
         """The identity fields, canonical (what checkpoints and run comparisons match on)."""
         ident = canonical(self.fields_of(IDENTITY))
         ident["params"].pop("cache", None)  # recorded: where models come from changes no number
+        if not ident["blend"]:  # not a blend: the identity (and its digest) of a run before blends existed
+            ident.pop("blend")
         return ident
 
     def identity_digest(self, with_data: bool = True) -> str:
@@ -97,6 +102,8 @@ class ResolvedRun:
     def as_json(self) -> dict[str, Any]:
         """The canonical JSON form: every identity and recorded field, and the digests (config.json's body)."""
         out = canonical({**self.fields_of(IDENTITY), **self.fields_of(RECORDED)})
+        if not out["blend"]:
+            out.pop("blend")
         out["identity"] = self.identity_digest(with_data=False)
         return out
 
@@ -183,6 +190,7 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
         check_threads(threads)
     except ValueError as exc:
         raise StrategyError(str(exc)) from None
+    plugins, plugin_files = tuple(plugins), tuple(plugin_files)
     plugin_objects = (*plugins, *strategy_plugins(instance))
     registries = collect_registries(run_manager(*plugin_objects))
     entry = registries.models.get(instance.model)
@@ -213,7 +221,7 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
     params = instance.params()
     module = sys.modules.get(type(instance).__module__)
     file = getattr(module, "__file__", None)
-    return ResolvedRun(
+    run = ResolvedRun(
         strategy=type(instance).__name__,
         params=params,
         custom_params={n: getattr(instance, n) for n in type(instance).own_param_names()},
@@ -232,3 +240,11 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
         plugin_files=tuple(str(Path(p).resolve()) for p in plugin_files),
         versions=versions(), seed=instance.seed, unsafe_pickle_cache=unsafe_pickle,
         instance=instance, registries=registries, plugin_objects=tuple(plugin_objects))
+    from .model.blend import is_blend
+
+    if not is_blend(factory):
+        return run
+    from .backtest.blend import resolve_members  # each member resolved as a run of its own
+
+    return resolve_members(run, data, threads=threads, plugins=plugins, plugin_files=tuple(plugin_files),
+                           cache_dir=cache_dir, fits_from=fits_from, environ=environ)

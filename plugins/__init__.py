@@ -13,4 +13,5 @@ DEFAULT_PLUGINS = [
     "seqalpha.builtin_plugins.tabular",
     "seqalpha.builtin_plugins.qlib_data",
     "seqalpha.builtin_plugins.french",
+    "seqalpha.builtin_plugins.blend",
 ]

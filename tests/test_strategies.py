@@ -37,11 +37,28 @@ def tiny_overrides(cls) -> dict:
                                 "lambda_l2": 1.0}
     elif cls.model in ("alstm", "tcn", "transformer"):  # the zoo's CSI 300 files: their own keys, tiny sizes
         over["model_params"] = {**cls.model_params, "hidden_size": 8, "epochs": 2, "max_train_samples": None}
+    elif cls.model == "blend":  # each member shrunk as a strategy of its own model would be
+        over["data"] = TINY_OHLC
+        over["model_params"] = {"members": [_tiny_member(m) for m in cls.model_params["members"]]}
     if cls.portfolio in ("topk", "topk_dropout", "long_short"):
         over["portfolio_params"] = {**cls.portfolio_params, "k": 3}
     if "benchmark" in cls.param_names():
         over["benchmark"] = None
     return {k: v for k, v in over.items() if k in cls.param_names()}
+
+
+def _tiny_member(member: dict) -> dict:
+    """A blend member with the tiny parameters of its model (as tiny_overrides gives a strategy of that model) and a
+    window of at most 10 bars."""
+    model, params = member["model"], member.get("model_params", {})
+    if model in ("alstm", "tcn", "transformer"):
+        params = {**params, "hidden_size": 8, "epochs": 2, "max_train_samples": None}
+    elif model in ("rnn", "lstm", "gru"):
+        params = dict(FAST_LSTM)
+    elif model == "lightgbm":
+        params = {"num_boost_round": 40, "early_stopping_rounds": 5, "num_leaves": 7, "lambda_l1": 0.0,
+                  "lambda_l2": 1.0}
+    return {**member, "model_params": params, **({"window": min(member["window"], 10)} if "window" in member else {})}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem.startswith("csi300_") else p

@@ -51,6 +51,11 @@ def assemble(run: ResolvedRun, dataset: Dataset, calendar: WalkForward, state: L
         ss = pd.concat(state.seed_scores, ignore_index=True)
         seed_scores = _with_labels(ss[["t", "i", "seed", "score"]], dataset)
         m.update(metrics.seed_metrics(seed_scores))
+    member_scores = schema.empty_table("member_scores")
+    if state.member_scores:
+        ms = pd.concat(state.member_scores, ignore_index=True)
+        member_scores = _with_labels(ms, dataset)
+        m.update(member_metrics(member_scores, [b["name"] for b in run.blend], [b["weight"] for b in run.blend]))
     m["seconds"] = {**seconds, "total": time.perf_counter() - wall0}
     config = {**run.as_json(),
               "span": [str(dates[t0].date()), str(dates[t1].date())],
@@ -63,6 +68,7 @@ def assemble(run: ResolvedRun, dataset: Dataset, calendar: WalkForward, state: L
     flow = pd.DataFrame(state.gradient_flow) if state.gradient_flow else schema.empty_table("gradient_flow")
     return BacktestResult(config=config, metrics=m, scores=scores, weights=weights, returns=returns, ic=ic,
                           rebalances=rebalances, training=training, gradient_flow=flow, seed_scores=seed_scores,
+                          member_scores=member_scores,
                           portfolio=BuiltOnRead.raw(sim, "portfolio"))  # built when first read
 
 
@@ -70,12 +76,29 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({c: [] for c in columns})
 
 
+def member_metrics(member_scores: pd.DataFrame, names: list[str], weights: list[float]) -> dict:
+    """A blend's per-member IC metrics: ``blend_members``, ``blend_weights``, ``ic_per_member`` and
+    ``rank_ic_per_member`` (each member's own score against the label, on the dates and assets it scored)."""
+    ic, rank_ic = [], []
+    for name in names:
+        summary = metrics.ic_summary(metrics.ic_by_date(
+            member_scores.loc[member_scores["member"] == name, ["date", "asset", "score", "label"]]))
+        ic.append(summary["ic"])
+        rank_ic.append(summary["rank_ic"])
+    return {"blend_members": list(names), "blend_weights": [float(w) for w in weights], "ic_per_member": ic,
+            "rank_ic_per_member": rank_ic}
+
+
 def _with_labels(frame: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
-    """(t, i, [seed,] score) rows as (date, asset, [seed,] score, label)."""
+    """(t, i, [seed,] [member,] score, [rank]) rows as (date, asset, [seed,] [member,] score, [rank,] label)."""
     t, i = frame["t"].to_numpy(np.int64), frame["i"].to_numpy(np.int64)
     out = pd.DataFrame({"date": dataset.panel.dates[t], "asset": dataset.panel.assets[i]})
     if "seed" in frame:
         out["seed"] = frame["seed"].to_numpy(np.int64)
+    if "member" in frame:
+        out["member"] = frame["member"].astype(object).to_numpy()
     out["score"] = frame["score"].to_numpy(np.float64)
+    if "rank" in frame:
+        out["rank"] = frame["rank"].to_numpy(np.float64)
     out["label"] = dataset.labels[t, i]
     return out

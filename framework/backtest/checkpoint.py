@@ -126,12 +126,15 @@ class Checkpoint:
         self.n_saved, self._marks = 0, {}
 
 
-def run_fingerprint(run, dataset, t0: int, t1: int, fields: list[str]) -> str:
+def run_fingerprint(run, dataset, t0: int, t1: int, fields: list[str], more_datasets=()) -> str:
     """What a checkpoint must match to be resumed: the resolved run's identity (parameters but ``cache``, the
     model's effective parameters, the code of the strategy, the modules it imports and the model, the data's
     digest, the thread count), the data as prepared (features, labels, universe, prices), the test span and the
-    state's fields. Recorded fields (the cache folder, the strategy file's path) are left out."""
+    state's fields; ``more_datasets`` (a blend's members' own Datasets) add their features and sampleable
+    masks. Recorded fields (the cache folder, the strategy file's path) are left out."""
     h = hashlib.sha256()
     h.update(digest([run.identity(), t0, t1, fields]).encode())
     hash_arrays(h, dataset.features, dataset.labels, dataset.sampleable, dataset.exec_price, dataset.panel.close)
+    for more in more_datasets:
+        hash_arrays(h, more.features, more.sampleable)
     return h.hexdigest()

@@ -29,6 +29,7 @@ class LoopState:
 
     scores: list = field(default_factory=list)  # DataFrames t, i, score
     seed_scores: list = field(default_factory=list)  # DataFrames t, i, seed, score
+    member_scores: list = field(default_factory=list)  # a blend's: DataFrames t, i, member, score, rank
     weights: list = field(default_factory=list)  # DataFrames date, asset, weight
     training: list = field(default_factory=list)  # per-epoch dicts
     gradient_flow: list = field(default_factory=list)  # dicts retrain_date, lag, grad_norm, model
@@ -63,7 +64,7 @@ def run_clock(strategy: Strategy, dataset: Dataset, calendar: WalkForward, train
             hook.model_trained(strategy=strategy, date=dates[t], model=fitted.model, n_train=fitted.n_train,
                                n_valid=fitted.n_valid, seconds=fitted.seconds)
             with timer.phase("predict"):  # every bar until the next retrain, with this model
-                by_date = _score_segment(strategy, dataset, fitted, t, calendar.segment_end(t), state)
+                by_date = trainer.score_segment(fitted, t, calendar.segment_end(t), state)
         today = by_date.get(t)
         if today is not None:
             state.scores.append(today)

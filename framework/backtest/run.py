@@ -33,10 +33,10 @@ from ..runs import schema as run_schema
 from ..strategy import Strategy, StrategyError
 from ..threads import DEFAULT_THREADS, pin_threads
 from .assemble import assemble
+from .blend import make_trainer
 from .checkpoint import Checkpoint, run_fingerprint
 from .clock import LoopState, run_clock
 from .dataset import Dataset, benchmark_prices
-from .trainer import Trainer
 from .walkforward import WalkForward
 
 
@@ -103,13 +103,13 @@ def _run(run: ResolvedRun, data, out, hook, progress: Progress, resume: bool, ru
         run = run.with_data(panel, dataset.feature_names, dataset.data_digest, dataset.feature_key,
                             universe=dataset.universe if strategy.expression_program().cross_sectional else None,
                             quality_digest=quality.digest)
+        trainer = make_trainer(run, dataset, cache, progress, store)  # a blend builds its members' Datasets
     calendar = WalkForward.of(strategy, panel.dates)
-    trainer = Trainer(run, dataset, cache, progress)
 
     state, start, checkpoint = LoopState(), calendar.t0, None
     if out is not None:
         checkpoint = Checkpoint(Path(out) / run_schema.CHECKPOINT, run_fingerprint(
-            run, dataset, calendar.t0, calendar.t1, [*LoopState.__dataclass_fields__]))
+            run, dataset, calendar.t0, calendar.t1, [*LoopState.__dataclass_fields__], trainer.datasets[1:]))
         restored = checkpoint.load() if resume else None
         if restored is not None:
             start, saved = restored

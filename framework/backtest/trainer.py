@@ -67,6 +67,7 @@ class Trainer:
         self.embargo = run.embargo
         self.warm = run.warm_start
         self._previous: dict[int, tuple[Model, str | None]] = {}  # seed -> the last fitted model and its cache key
+        self.datasets = [dataset]  # what the checkpoint fingerprint hashes (a blend's trainer has its members' too)
 
     # ---- warm starts across a checkpoint ----------------------------------------------------------
     def save_chain(self, folder: Path) -> dict:
@@ -130,6 +131,12 @@ class Trainer:
                           + (f", best epoch {', '.join(best)}" if best else ""))
         return Retrain(model, transform, len(train), n_valid, seconds, len(members), hits, training,
                        self._gradient_flow(model, valid if valid is not None else train, date))
+
+    def score_segment(self, fitted: Retrain, t: int, end: int, state) -> dict:
+        """Score bars t..end-1 with the retrain's model (clock._score_segment); {bar: DataFrame(t, i, score)}."""
+        from .clock import _score_segment
+
+        return _score_segment(self.strategy, self.dataset, fitted, t, end, state)
 
     def slices(self, t: int) -> tuple[WindowTransform | None, SampleSet, SampleSet | None]:
         """(window transform, training samples, validation samples or None) of the retrain at bar t: sample dates

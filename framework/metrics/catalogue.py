@@ -99,6 +99,10 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("ic_seed_std", "IC, std over seeds", "f4", "std(ic_per_seed, ddof=1): the seed noise."),
     Metric("rank_ic_seed_mean", "rank IC, mean over seeds", "f4", "Mean of rank_ic_per_seed."),
     Metric("rank_ic_seed_std", "rank IC, std over seeds", "f4", "std(rank_ic_per_seed, ddof=1)."),
+    Metric("blend_members", "blend members", "list", "The members of a blend (model='blend'), in order."),
+    Metric("blend_weights", "blend weights", "list", "Each member's weight in the blend of per-date ranks."),
+    Metric("ic_per_member", "IC per member", "list", "ic of each blend member's own scores, in members order."),
+    Metric("rank_ic_per_member", "rank IC per member", "list", "rank_ic of each blend member's own scores."),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in CATALOGUE}

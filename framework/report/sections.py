@@ -178,7 +178,19 @@ def section_ic(run: Run) -> str:
     ])
     base_layout(fig_c, 320, "Cumulative IC (sum over dates)", hovermode="x unified")
     return chart_div("ic", fig) + '<div class="sa-grid">' + chart_div("ic_hist", fig_h) \
-        + chart_div("ic_cumulative", fig_c) + "</div>"
+        + chart_div("ic_cumulative", fig_c) + "</div>" + blend_members_table(run.metrics or {})
+
+
+def blend_members_table(metrics: dict) -> str:
+    """A blend's members with their weights and their own IC and rank IC (metrics.json); '' for other models."""
+    names = metrics.get("blend_members")
+    if not names:
+        return ""
+    rows = [[esc(name), format_value(w, "f2"), format_value(ic, "f4"), format_value(ric, "f4")]
+            for name, w, ic, ric in zip(names, metrics.get("blend_weights", []), metrics.get("ic_per_member", []),
+                                        metrics.get("rank_ic_per_member", []))]
+    return "<h3>Blend members (each member's own scores)</h3>" + html_table(
+        ["member", "weight", "IC", "rank IC"], rows, numeric={1, 2, 3})
 
 
 def section_quantiles(run: Run) -> str:
@@ -299,15 +311,23 @@ def _epoch_ticks(train: pd.DataFrame) -> dict[str, Any]:
 
 
 def section_training(run: Run) -> str:
-    """Per-retrain train/valid loss curves and gradient clip rates, with a summary table."""
+    """Per-retrain train/valid loss curves and gradient clip rates, with a summary table (one per blend member)."""
     train = run.table("training")
     if train is None or train.empty:
         return note("No training curves in this run (no training.parquet, or a model without epochs).")
+    if "member" in train.columns and train["member"].notna().any():  # a blend: each member's curves apart
+        return "".join(f"<h3>Blend member {esc(name)}</h3>" + _training_body(grp.drop(columns="member"),
+                                                                           f"_{k}")
+                       for k, (name, grp) in enumerate(train.groupby("member", sort=False)))
+    return _training_body(train)
+
+
+def _training_body(train: pd.DataFrame, suffix: str = "") -> str:
     train = _with_seed(train)
     colors = _retrain_colors(train["retrain_date"])
-    body = chart_div("training_loss", _loss_figure(train, colors))
+    body = chart_div(f"training_loss{suffix}", _loss_figure(train, colors))
     if "clip_rate" in train.columns:
-        body += chart_div("clip_rate", _clip_rate_figure(train, colors))
+        body += chart_div(f"clip_rate{suffix}", _clip_rate_figure(train, colors))
     else:
         body += note("training.parquet has no clip_rate column: clip rates omitted.")
     summary = training_summary(train)

@@ -31,6 +31,7 @@ class BacktestResult:
     training: pd.DataFrame = _empty("training")
     gradient_flow: pd.DataFrame = _empty("gradient_flow")
     seed_scores: pd.DataFrame = _empty("seed_scores")
+    member_scores: pd.DataFrame = _empty("member_scores")
     # the vectorbt Portfolio, for its API (pf.stats(), pf.orders, ...): built (importing vectorbt) when first read
     portfolio: object = BuiltOnRead()
     run_dir: Path | None = None

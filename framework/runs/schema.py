@@ -38,6 +38,10 @@ TABLES: dict[str, dict[str, str]] = {
     # each ensemble member's scores (empty unless the strategy sets seeds)
     "seed_scores": {"date": "datetime64[ns]", "asset": "object", "seed": "int64", "score": "float64",
                     "label": "float64"},
+    # a blend's members (empty unless model="blend"): each member's own score (its seed mean), its per-date rank
+    # in (0, 1) over the assets every weighted member scored (NaN elsewhere), and the label
+    "member_scores": {"date": "datetime64[ns]", "asset": "object", "member": "object", "score": "float64",
+                      "rank": "float64", "label": "float64"},
 }
 
 

@@ -53,7 +53,10 @@ def _resolve(task: FitTask) -> ResolvedRun:
     return run
 
 
-def _trainer(task: FitTask):
+def _trainers(task: FitTask) -> list:
+    """The trainers of the run's fits: the run's Trainer, or a blend's member Trainers (each on its own Dataset,
+    with the blend's embargo). Datasets are built once per worker process and run."""
+    from ..backtest.blend import make_trainer
     from ..backtest.dataset import Dataset
     from ..backtest.trainer import Trainer
     from ..features.store import store_for
@@ -69,9 +72,25 @@ def _trainer(task: FitTask):
 
         panel, _ = prepare(panel, run.instance.data_policy, warn=False,
                            thresholds=run.instance.quality_thresholds())  # as the run itself (warned there)
-        _DATASETS[key] = Dataset.build(run.instance, panel, run.registries.features,
-                                       store_for(run.cache, task.cache_dir), definitions=run.features)
-    return Trainer(run, _DATASETS[key], ModelCache(task.cache_dir), Progress(False))
+        store = store_for(run.cache, task.cache_dir)
+        dataset = Dataset.build(run.instance, panel, run.registries.features, store, definitions=run.features)
+        _DATASETS[key] = dataset, [(t.run, t.dataset) for t in getattr(
+            make_trainer(run, dataset, None, Progress(False), store), "trainers", [])]
+    dataset, members = _DATASETS[key]
+    cache = ModelCache(task.cache_dir)
+    if not members:
+        return [Trainer(run, dataset, cache, Progress(False))]
+    return [Trainer(member, member_dataset, cache, Progress(False)) for member, member_dataset in members]
+
+
+def fit_slots(trainers: list) -> list[tuple]:
+    """(trainer, index into its members()) of every model one retrain fits, in the order the tasks number them."""
+    return [(trainer, m) for trainer in trainers for m in range(len(trainer.members()))]
+
+
+def n_fits(run: ResolvedRun) -> int:
+    """How many models one retrain fits: one per seed of the model (of each member, for a blend)."""
+    return sum(len(m.members) for m in run.member_runs) if run.member_runs else len(run.members)
 
 
 def fit_task(task: FitTask) -> dict:
@@ -80,9 +99,9 @@ def fit_task(task: FitTask) -> dict:
 
     t0 = time.perf_counter()
     pin_threads(task.threads)
-    trainer = _trainer(task)
+    trainer, member = fit_slots(_trainers(task))[task.member]
     _, train, valid = trainer.slices(task.bar)
-    params, seed = trainer.members()[task.member]
+    params, seed = trainer.members()[member]
     _, info = trainer.fit_member(params, train, valid, seed)
     return {"bar": task.bar, "seed": seed, "cached": bool(info.get("cached")), "worker": worker_address(),
             "seconds": time.perf_counter() - t0}
@@ -115,12 +134,14 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
     if run.warm_start:  # each refit starts from the previous one: nothing to fan out
         say("warm-started refits depend on each other: running them in order here")
         return execute(run, data=data, out=out, progress=progress, resume=resume, force=force)
-    _check_cacheable(run)
+    for one in run.member_runs or (run,):  # a blend's members travel one by one
+        _check_cacheable(one)
     if out is not None:  # refuse a finished run's folder or a checkpoint before fitting anything on the cluster
         from ..runs.folder import check_start
 
         check_start(out, resume, force)
-    check_models_travel(run)  # models come back through the cache: refuse one it cannot store safely
+    for one in run.member_runs or (run,):  # models come back through the cache: refuse one it cannot store safely
+        check_models_travel(one)
     ref = StrategyRef.of(cls)
     uri = data if data is not None else run.instance.data
     panel = panel_for(uri, cls, tuple(modules)) if isinstance(uri, str) else uri
@@ -128,7 +149,7 @@ def run_on_cluster(cls: type[Strategy], overrides: dict, data: Any, out, client,
     with _fits_folder(run) as folder:
         if run.cache_dir is None:
             run = dataclasses.replace(run, cache_dir=str(Path(folder).resolve()))  # recorded: the identity is unchanged
-        n_members = len(run.members)
+        n_members = n_fits(run)
         tasks = [FitTask(ref, overrides, uri, t, m, threads, folder, run.identity_digest(with_data=False), plugins)
                  for t in calendar.retrain_bars for m in range(n_members)]
         resources, per_task = placement(client, threads)
