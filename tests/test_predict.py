@@ -57,6 +57,13 @@ class TinyWarmAux(TinyDropout):
     retrain = "2MS"
 
 
+class TinyBlend(TinyDropout):
+    """A blend of two ridge members on different windows: predict scores with each member's own Dataset."""
+
+    model = "blend"
+    model_params = {"members": [{"model": "linear", "weight": 0.6}, {"model": "linear", "window": 4, "weight": 0.4}]}
+
+
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("predict_cache")
@@ -68,7 +75,7 @@ def runs(tmp_path_factory, cache_dir):
     root = tmp_path_factory.mktemp("predict_runs")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SEQALPHA_CACHE_DIR", str(cache_dir))
-        for cls in (TinyDropout, TinyHoldLstm, TinyWarmAux):
+        for cls in (TinyDropout, TinyHoldLstm, TinyWarmAux, TinyBlend):
             run_backtest(cls, out=root / cls.__name__, progress=False)
     return root
 
@@ -78,7 +85,7 @@ def _on(table: pd.DataFrame, column: str, date: str) -> pd.Series:
     return pd.Series(rows[column].to_numpy(np.float64), index=rows["asset"].astype(str).to_numpy())
 
 
-@pytest.mark.parametrize("cls", [TinyDropout, TinyHoldLstm, TinyWarmAux])
+@pytest.mark.parametrize("cls", [TinyDropout, TinyHoldLstm, TinyWarmAux, TinyBlend])
 def test_predict_at_test_end_is_the_backtest_decision_bitwise(runs, cache_dir, cls, tmp_path):
     """The contract: predict --asof d --holdings RUN_DIR gives the backtest's scores and target weights at d, bit
     for bit (a periodic retrain and a single fit; topk_dropout, with hold=True too), from the cached model."""
@@ -94,7 +101,8 @@ def test_predict_at_test_end_is_the_backtest_decision_bitwise(runs, cache_dir, c
     assert sorted(held.index) == sorted(weights.index)
     np.testing.assert_array_equal(held.reindex(weights.index).to_numpy(), weights.to_numpy())  # NaN == NaN here
     assert got.record["model"]["cache_hits"] == got.record["model"]["fits"]  # the backtest's own model
-    expected = {TinyDropout: "2018-11-01", TinyHoldLstm: "2018-07-02", TinyWarmAux: "2018-11-01"}[cls]
+    expected = {TinyDropout: "2018-11-01", TinyHoldLstm: "2018-07-02", TinyWarmAux: "2018-11-01",
+                TinyBlend: "2018-11-01"}[cls]
     assert got.record["model"]["retrain_date"] == expected
     if cls is TinyWarmAux:  # the chain 2018-07-02, 09-03, 11-01, each loaded; the embargo of the longer head
         assert got.record["model"]["retrains_fitted"] == ["2018-07-02", "2018-09-03", "2018-11-01"]

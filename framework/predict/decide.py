@@ -60,10 +60,10 @@ def predict(strategy: Strategy | type[Strategy], asof: str | pd.Timestamp | None
 def decide(run, asof=None, holdings=None, cash=None, out=None, data=None, refit: bool = False,
            progress: bool | str | None = False) -> Prediction:
     """predict on a resolved run (``predict``'s arguments)."""
-    from ..backtest.clock import LoopState, _score_segment, checked_weights, no_spread
+    from ..backtest.blend import make_trainer
+    from ..backtest.clock import LoopState, checked_weights, no_spread
     from ..backtest.dataset import Dataset
     from ..backtest.run import _check_model_params, portfolio_rule
-    from ..backtest.trainer import Trainer
     from ..data import Panel, load_panel
     from ..data import quality as data_quality
     from ..engine.market import ffill
@@ -98,7 +98,7 @@ def decide(run, asof=None, holdings=None, cash=None, out=None, data=None, refit:
     run = run.with_data(panel, dataset.feature_names, dataset.data_digest, dataset.feature_key,
                         universe=dataset.universe if strategy.expression_program().cross_sectional else None,
                         quality_digest=quality.digest)
-    trainer = Trainer(run, dataset, cache, log)
+    trainer = make_trainer(run, dataset, cache, log, store)  # a blend builds its members' Datasets, as run does
     t_fit = time.perf_counter()
     fits = hits = 0
     try:
@@ -110,7 +110,7 @@ def decide(run, asof=None, holdings=None, cash=None, out=None, data=None, refit:
             raise PredictError(f"no model can be trained for asof {panel.dates[t].date()}: {exc}") from None
         raise
     fit_seconds = time.perf_counter() - t_fit
-    by_date = _score_segment(strategy, dataset, fitted, bars.retrain, t + 1, LoopState())
+    by_date = trainer.score_segment(fitted, bars.retrain, t + 1, LoopState())
     assets, date = panel.assets, panel.dates[t]
     today = by_date.get(t)
     scores = (pd.Series(today["score"].to_numpy(), index=assets[today["i"].to_numpy()])
@@ -187,6 +187,14 @@ def _outcome(strategy: Strategy, scores: pd.Series, weights: pd.Series, held: Ho
     return Prediction(targets[TARGET_COLUMNS], orders, record, positions=positions)
 
 
+def model_keys(trainer) -> dict[str, str | None]:
+    """Each fitted model's cache key: {seed: key}, or for a blend {"member/seed": key}."""
+    if hasattr(trainer, "trainers"):  # a BlendTrainer: one trainer per member
+        return {f"{name}/{seed}": key for name, member in zip(trainer.names, trainer.trainers)
+                for seed, (_, key) in member._previous.items()}
+    return {str(seed): key for seed, (_, key) in trainer._previous.items()}
+
+
 def _record(run, panel, full, t, bars: ModelBar, fitted, trainer, fits, hits, held: Holdings, prediction,
             rebalanced, unscored, refit, quality, fit_seconds, seconds) -> dict:
     """predict.json's body: what decided (asof, model, data, code, parameters) and what it found."""
@@ -195,7 +203,7 @@ def _record(run, panel, full, t, bars: ModelBar, fitted, trainer, fits, hits, he
     dates, s = panel.dates, run.instance
     train, valid = training_dates(bars.retrain, s, run.embargo, **dated(s, dates))
     last = (valid if len(valid) else train)
-    keys = {str(seed): key for seed, (_, key) in trainer._previous.items()}  # each member's model cache key
+    keys = model_keys(trainer)
     return {
         "asof": str(dates[t].date()),
         "data_last_bar": str(full.dates[-1].date()),
