@@ -242,8 +242,8 @@ def _versions() -> dict:
 
 def model_factory(entry: Any, cache: Any | None) -> Any:
     """What a run uses as ``entry``'s factory: a CardFactory when the model cache ``cache`` (a ModelCache, or None
-    for no cache) holds a card of it whose files all still hold, else the factory itself (imported), whose card
-    is then written."""
+    for no cache) holds a card of it whose files all still hold; else the factory is imported and its card
+    written (a CardFactory again), or, when it can have no card, the factory itself."""
     if cache is None or not getattr(entry, "lazy", False):
         return entry.factory
     key = card_key(entry.target)
@@ -254,9 +254,10 @@ def model_factory(entry: Any, cache: Any | None) -> Any:
         return CardFactory(entry, tree)
     factory = entry.factory
     card = make_card(entry, factory)
-    if card is not None:
-        cache.store_tree(key, card)  # False (nothing stored) in a folder that cannot be written
-    return factory
+    if card is None:
+        return factory
+    cache.store_tree(key, card)  # False (nothing stored) in a folder that cannot be written
+    return CardFactory(entry, card)  # the same answers; this run records its parameter check like the next ones
 
 
 def checked_key(factory: CardFactory, params: dict) -> str:
