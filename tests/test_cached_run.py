@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -61,22 +60,26 @@ def _same_run(a: Path, b: Path) -> None:
     assert {k: v for k, v in ma.items() if k not in timing} == {k: v for k, v in mb.items() if k not in timing}
 
 
-def test_a_cached_run_imports_no_torch_and_gives_the_same_numbers(tmp_path):
+def test_a_cached_run_imports_no_torch_and_gives_the_same_numbers(tmp_path, monkeypatch):
     """The second run of a torch strategy, in a new process, answers the lstm's defaults and code version from its
     card, loads its models without building them and reads each segment's scores and gradient flow from the cache:
     torch is never imported, and scores.parquet, gradient_flow.parquet and metrics.json (timings aside) are bitwise
-    the first run's."""
+    the first run's (made here, in this process)."""
+    import importlib.util
+
     cache = tmp_path / "cache"
     strategy = tmp_path / "tiny_cached.py"
     strategy.write_text(STRATEGY)
-    runs = []
-    for k in range(2):
-        out = subprocess.run([sys.executable, "-c", PROBE, str(strategy), str(tmp_path / f"r{k}")], cwd=tmp_path,
-                             env=_env(cache), capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0, out.stderr
-        runs.append(next(x for x in out.stdout.splitlines() if x.startswith("HEAVY=")).removeprefix("HEAVY="))
-    assert runs[0] == "seqalpha.model.torch_sequence,torch"  # the first run fits
-    assert runs[1] == ""  # the cached one never imports torch
+    monkeypatch.setenv("SEQALPHA_CACHE_DIR", str(cache))
+    spec = importlib.util.spec_from_file_location("tiny_cached_first", strategy)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run_backtest(module.TinyCached, out=tmp_path / "r0")
+    out = subprocess.run([sys.executable, "-c", PROBE, str(strategy), str(tmp_path / "r1")], cwd=tmp_path,
+                         env=_env(cache), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    heavy = next(x for x in out.stdout.splitlines() if x.startswith("HEAVY=")).removeprefix("HEAVY=")
+    assert heavy == ""  # the cached run never imports torch
     _same_run(tmp_path / "r0", tmp_path / "r1")
 
 
@@ -198,7 +201,7 @@ def test_damaged_score_and_gradient_entries_are_misses(tiny_package, tmp_path, m
     first = run_backtest(TinyLazy, plugins=[plugin])
     assert stored and all(k is not None for k in stored)
     for key in stored:  # flip a byte of every scores entry
-        path = ModelCache(cache).path(key)
+        path = ModelCache(cache).tree_path(key)
         data = bytearray(path.read_bytes())
         data[-3] ^= 0xFF
         path.write_bytes(bytes(data))
@@ -262,19 +265,24 @@ def test_lazy_model_builds_on_use_and_defers_tensors():
 
 
 def test_pin_threads_imports_no_torch_and_applies_when_a_model_is_built():
-    """pin_threads leaves torch unimported; a torch model built later runs on the pinned count."""
-    code = textwrap.dedent("""
-        import sys
-        from seqalpha.threads import pin_threads
-        pin_threads(1)
-        assert "torch" not in sys.modules
-        import torch
-        torch.set_num_threads(2)
-        from seqalpha.builtin_plugins.nets.recurrent import LSTM
-        LSTM(hidden_size=2)
-        print(torch.get_num_threads())
-    """)
+    """pin_threads leaves torch unimported (a new process); a torch model built after torch's pool was changed
+    runs on the pinned count again."""
+    import torch
+
+    from seqalpha.builtin_plugins.nets.recurrent import LSTM
+    from seqalpha.threads import pin_threads, pinned_threads
+
+    code = "import sys; from seqalpha.threads import pin_threads; pin_threads(1); print('torch' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "1"
+    assert out.stdout.strip() == "False"
+    before, pinned = torch.get_num_threads(), pinned_threads()
+    try:
+        pin_threads(1)
+        torch.set_num_threads(2)
+        LSTM(hidden_size=2)
+        assert torch.get_num_threads() == 1
+    finally:
+        pin_threads(pinned)
+        torch.set_num_threads(before)

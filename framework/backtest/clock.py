@@ -63,7 +63,7 @@ def run_clock(strategy: Strategy, dataset: Dataset, calendar: WalkForward, train
             hook.model_trained(strategy=strategy, date=dates[t], model=fitted.model, n_train=fitted.n_train,
                                n_valid=fitted.n_valid, seconds=fitted.seconds)
             with timer.phase("predict"):  # every bar until the next retrain, with this model
-                by_date = _score_segment(strategy, dataset, fitted, t, calendar.segment_end(t), state, trainer.cache)
+                by_date = _score_segment(strategy, dataset, fitted, t, calendar.segment_end(t), state, trainer.derived_cache)
         today = by_date.get(t)
         if today is not None:
             state.scores.append(today)

@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..features import WindowTransform
-from ..model import Model, ModelCache, SampleSet, SeedEnsemble, as_model, fit_model, takes_seed
+from ..model import Model, ModelCache, SampleSet, SeedEnsemble, as_model, derived_cache, fit_model, takes_seed
 from ..model.base import Log
-from ..model import derived_cache
 from ..model.cache import UNSAFE_PICKLE, model_key, unsafe_pickle_warning
 from ..model.card import CardFactory
 from ..progress import Progress
@@ -64,6 +63,9 @@ class Trainer:
         self.unsafe_pickle = run.unsafe_pickle_cache  # the cache's opt-in, not the model's (resolve_run splits it)
         self.cache, self.progress, self.threads = cache, progress, run.threads
         self._not_cached_said = False
+        #: where scores and gradient flow are cached beside the models: never with cache=False (a --workers run's
+        #: temporary fits folder included)
+        self.derived_cache = cache if run.cache else None
         if self.unsafe_pickle and cache is not None:
             warnings.warn(unsafe_pickle_warning(run.model, cache.root), RuntimeWarning, stacklevel=2)
         self.aux_horizons = tuple(run.aux_horizons)
@@ -207,8 +209,9 @@ class Trainer:
     def _gradient_flow(self, model: Model, samples: SampleSet, date, keys: tuple = ()) -> list[dict]:
         """Rows (retrain_date, lag, grad_norm, model) from the model's diagnostics, when it has a curve; cached
         beside the model when every member is (derived_cache.py)."""
-        key = derived_cache.gradient_flow_key(keys) if self.cache is not None else None
-        found = derived_cache.load_gradient_flow(self.cache, key)
+        cache = self.derived_cache
+        key = derived_cache.gradient_flow_key(keys) if cache is not None else None
+        found = derived_cache.load_gradient_flow(cache, key)
         if found is not derived_cache.MISSING:
             curve, message = found["curve"], found["message"]
         else:
@@ -217,7 +220,7 @@ class Trainer:
                 curve = model.diagnostics(samples).get("gradient_flow")
             except RuntimeError as exc:  # e.g. a network that is not differentiable in its input
                 curve, message = None, str(exc)
-            derived_cache.store_gradient_flow(self.cache, key, curve, message)
+            derived_cache.store_gradient_flow(cache, key, curve, message)
         if message is not None:
             self.progress.log(f"gradient flow not computed for {self.strategy.model!r}: {message}")
             return []

@@ -39,7 +39,7 @@ from ..canonical import code_version as _code_version
 from ..util import atomic_write_bytes, folder_writable, hash_arrays
 from .base import Model, as_model
 from .cache_entry import KEY_ENV, EntryRejected, pack, unpack
-from .cache_folder import ENTRY_SUFFIX, MARKER, CacheError, CacheFolder  # noqa: F401 (re-exported)
+from .cache_folder import DERIVED_SUFFIX, ENTRY_SUFFIX, MARKER, CacheError, CacheFolder  # noqa: F401 (re-exported)
 from .samples import SampleSet
 
 FORMAT = 4  # bump when the stored layout changes (4: signed safe entries, no pickles)
@@ -134,6 +134,10 @@ class ModelCache(CacheFolder):
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}{ENTRY_SUFFIX}"
 
+    def tree_path(self, key: str) -> Path:
+        """Where ``store_tree`` keeps ``key``: ``KK/KEY.derived`` (a card, scores), apart from the models."""
+        return self.root / key[:2] / f"{key}{DERIVED_SUFFIX}"
+
     def load(self, key: str, factory: Callable[..., Any], params: dict,
              unsafe_pickle: bool = False) -> tuple[Model, dict] | None:
         """(model, info) stored under ``key``, or None when absent, refused or unreadable (then it is refitted).
@@ -177,7 +181,7 @@ class ModelCache(CacheFolder):
     def load_tree(self, key: str) -> Any:
         """A stored value (model card, cached scores, gradient flow; stored by ``store_tree``), or None when absent,
         refused or damaged: a miss, never an error."""
-        path = self.path(key)
+        path = self.tree_path(key)
         try:
             encoding, payload = unpack(path.read_bytes(), key, FORMAT)
             if encoding != "safe":
@@ -196,7 +200,7 @@ class ModelCache(CacheFolder):
         a model; False when it cannot be stored or written (nothing is then stored)."""
         try:
             payload = safe_codec.encode({"value": value}, "value")
-            path = self.path(key)
+            path = self.tree_path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
             self.mark()
             atomic_write_bytes(path, pack(key, FORMAT, "safe", payload))

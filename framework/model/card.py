@@ -27,10 +27,15 @@ from glob import glob
 from pathlib import Path
 from typing import Any
 
-from ..canonical import digest, is_library
 from ..canonical import code_version as canonical_code_version
+from ..canonical import digest, is_library
+from ..errors import SeqalphaError
 
 CARD_FORMAT = 1
+
+
+class CardMismatch(SeqalphaError):
+    """A model card whose answers the imported model contradicts."""
 
 
 class CardFactory:
@@ -47,7 +52,11 @@ class CardFactory:
         return copy.deepcopy(self.card["defaults"])
 
     def __call__(self, **params: Any) -> Any:
-        return self.entry.factory(**params)
+        factory = self.entry.factory
+        if getattr(factory, "defaults", None) != self.card["defaults"]:  # a card that does not hold (planted?)
+            raise CardMismatch(f"model {self.entry.name!r}: its card in the model cache says other defaults than "
+                               f"{self.entry.target} has: clear the cache (`seqalpha cache --clear`)")
+        return factory(**params)
 
     def code_version(self, with_samples: bool) -> str:
         """The code version of ``canonical.code_version(factory)``, or with the SampleSet code (the cache key's)."""
