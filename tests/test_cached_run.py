@@ -286,3 +286,20 @@ def test_pin_threads_imports_no_torch_and_applies_when_a_model_is_built():
     finally:
         pin_threads(pinned)
         torch.set_num_threads(before)
+
+
+def test_a_card_the_model_contradicts_stops_the_run_when_built(tiny_package, tmp_path):
+    """A card whose defaults are not the model's (planted in an unsigned shared cache) is refused as soon as the
+    model is built: CardMismatch names the model."""
+    from seqalpha.model.card import CardMismatch
+
+    _, fresh = tiny_package
+    cache = ModelCache(tmp_path / "cache")
+    resolve_run(TinyLazy, plugins=[fresh()], cache_dir=cache.root)
+    key = card_key("tinypkg.models:Tiny")
+    card = cache.load_tree(key)
+    cache.store_tree(key, {**card, "defaults": {**card["defaults"], "scale": 5.0}})
+    run = resolve_run(TinyLazy, plugins=[fresh()], cache_dir=cache.root)
+    assert isinstance(run.factory, CardFactory) and run.model_params["scale"] == 5.0
+    with pytest.raises(CardMismatch, match="'tinylazy'"):
+        run.factory(**run.factory_params)
