@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .canonical import canonical, code_version, digest, strategy_code_version
+from .canonical import canonical, digest, strategy_code_version
 from .strategy import Strategy, StrategyError
 from .threads import DEFAULT_THREADS, check_threads
 
@@ -77,6 +77,8 @@ class ResolvedRun:
     registries: Any = field(default=None, compare=False, repr=False, metadata={"kind": None})
     plugin_objects: tuple = field(default=(), compare=False, repr=False, metadata={"kind": None})
     member_runs: tuple = field(default=(), compare=False, repr=False, metadata={"kind": None})  # a blend's members
+    # the model's factory: the imported one, or a model/card.py CardFactory that answers without importing it
+    factory: Any = field(default=None, compare=False, repr=False, metadata={"kind": None})
 
     # ---- forms ---------------------------------------------------------------------------------
     def fields_of(self, kind: str) -> dict[str, Any]:
@@ -176,7 +178,8 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
     ``$SEQALPHA_CACHE_DIR``, else ~/.cache/seqalpha/models; none when ``cache=False`` unless ``fits_from`` names
     the folder of this run's own fan-out fits), code versions taken. No data is loaded here."""
     from .model import takes_seed
-    from .model.cache import split_cache_options
+    from .model.cache import ModelCache, split_cache_options
+    from .model.card import factory_code_version, model_factory
     from .plugins import collect_registries, run_manager, strategy_plugins
 
     overrides = dict(overrides or {})
@@ -194,7 +197,13 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
     plugin_objects = (*plugins, *strategy_plugins(instance))
     registries = collect_registries(run_manager(*plugin_objects))
     entry = registries.models.get(instance.model)
-    factory = entry.factory
+    if fits_from is not None:
+        folder: Path | None = Path(fits_from).resolve()
+    elif instance.cache:
+        folder = Path(cache_dir).expanduser().resolve() if cache_dir is not None else default_cache_dir(environ)
+    else:
+        folder = None
+    factory = model_factory(entry, ModelCache(folder) if folder is not None and instance.cache else None)
     factory_params, unsafe_pickle = split_cache_options(dict(instance.model_params))  # the cache's option only
     if takes_seed(factory) and "seed" not in factory_params:
         factory_params["seed"] = instance.seed
@@ -210,12 +219,6 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
                             f"set window >= {lags}")
     from .backtest.trainer import member_seeds
 
-    if fits_from is not None:
-        folder: Path | None = Path(fits_from).resolve()
-    elif instance.cache:
-        folder = Path(cache_dir).expanduser().resolve() if cache_dir is not None else default_cache_dir(environ)
-    else:
-        folder = None
     data = data if data is not None else instance.data
     label = data if isinstance(data, str) else data.meta.get("uri", f"panel:{data.name}")
     params = instance.params()
@@ -234,12 +237,12 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
                   "window": instance.window,
                   "expressions": [[n, e] for n, e in instance.expressions.items()]},  # in order: names are columns
         threads=threads,
-        code={"strategy": strategy_code_version(type(instance)), "model": code_version(factory)},
+        code={"strategy": strategy_code_version(type(instance)), "model": factory_code_version(factory)},
         cache=bool(instance.cache), cache_dir=None if folder is None else str(folder),
         strategy_file=str(Path(file).resolve()) if file else None,
         plugin_files=tuple(str(Path(p).resolve()) for p in plugin_files),
         versions=versions(), seed=instance.seed, unsafe_pickle_cache=unsafe_pickle,
-        instance=instance, registries=registries, plugin_objects=tuple(plugin_objects))
+        instance=instance, registries=registries, plugin_objects=tuple(plugin_objects), factory=factory)
     from .model.blend import is_blend
 
     if not is_blend(factory):

@@ -45,8 +45,10 @@ def encode(tree: Any, root: str = "value") -> bytes:
     return b"".join([MAGIC, len(text).to_bytes(8, "little"), text, *blobs])
 
 
-def decode(data: bytes) -> Any:
-    """The tree stored in ``data`` (by ``encode``); ``ValueError`` when the bytes are not such a payload."""
+def decode(data: bytes, defer_tensors: bool = False) -> Any:
+    """The tree stored in ``data`` (by ``encode``); ``ValueError`` when the bytes are not such a payload. With
+    ``defer_tensors`` a torch tensor comes back as a ``DeferredTensor`` (its array, checked), so decoding does not
+    import torch; ``realise`` turns them into tensors when they are needed."""
     data = memoryview(data)
     if bytes(data[:len(MAGIC)]) != MAGIC:
         raise ValueError("not a seqalpha safe payload (wrong leading bytes)")
@@ -65,7 +67,32 @@ def decode(data: bytes) -> Any:
                 and span[0] + span[1] <= len(body)):
             raise ValueError("payload blob table malformed")
         blobs.append(body[span[0]:span[0] + span[1]])
-    return _dec(header["tree"], blobs)
+    return _dec(header["tree"], blobs, defer_tensors)
+
+
+class DeferredTensor:
+    """A decoded tensor not made yet: its numpy array and torch dtype name (``decode(defer_tensors=True)``)."""
+
+    __slots__ = ("array", "dtype")
+
+    def __init__(self, array: np.ndarray, dtype: str) -> None:
+        self.array, self.dtype = array, dtype
+
+    def tensor(self) -> Any:
+        return _tensor_of(self.array, self.dtype)
+
+
+def realise(tree: Any) -> Any:
+    """``tree`` with every ``DeferredTensor`` made into a torch tensor (torch is imported only when there is one)."""
+    if isinstance(tree, DeferredTensor):
+        return tree.tensor()
+    if type(tree) is list:
+        return [realise(x) for x in tree]
+    if type(tree) is tuple:
+        return tuple(realise(x) for x in tree)
+    if type(tree) is dict:
+        return {k: realise(x) for k, x in tree.items()}
+    return tree
 
 
 def storable(tree: Any, root: str = "value") -> str | None:
@@ -218,15 +245,15 @@ def _blob_at(node: dict, blobs: list) -> memoryview:
     return blobs[i]
 
 
-def _dec(node: Any, blobs: list) -> Any:
+def _dec(node: Any, blobs: list, defer: bool = False) -> Any:
     if node is None or type(node) in (bool, int, float, str):
         return node
     if type(node) is list:
-        return [_dec(x, blobs) for x in node]
+        return [_dec(x, blobs, defer) for x in node]
     if type(node) is not dict:
         raise ValueError(f"payload holds an unexpected {type(node).__name__}")
     if _TAG not in node:
-        return {k: _dec(x, blobs) for k, x in node.items()}
+        return {k: _dec(x, blobs, defer) for k, x in node.items()}
     tag = node[_TAG]
     if tag == "float":
         if node.get("v") not in ("nan", "inf", "-inf"):
@@ -236,23 +263,23 @@ def _dec(node: Any, blobs: list) -> Any:
         dtype = np.dtype(node["dtype"])
         if dtype.kind not in "biuf" or dtype.itemsize > 8:
             raise ValueError("payload holds a malformed numpy scalar")
-        return dtype.type(_dec(node["v"], blobs))
+        return dtype.type(_dec(node["v"], blobs, defer))
     if tag == "np0":
         return _load_npy(_blob_at(node, blobs))[()]
     if tag == "ndarray":
         return _load_npy(_blob_at(node, blobs))
     if tag == "objarray":
         out = np.empty(len(node["v"]), dtype=object)
-        out[:] = [_dec(x, blobs) for x in node["v"]] if node["v"] else []
+        out[:] = [_dec(x, blobs, defer) for x in node["v"]] if node["v"] else []
         return out.reshape([int(s) for s in node["shape"]])
     if tag == "bytes":
         return bytes(_blob_at(node, blobs))
     if tag == "tuple":
-        return tuple(_dec(x, blobs) for x in node["v"])
+        return tuple(_dec(x, blobs, defer) for x in node["v"])
     if tag == "dict":
-        return {_hashable(_dec(k, blobs)): _dec(x, blobs) for k, x in node["items"]}
+        return {_hashable(_dec(k, blobs, defer)): _dec(x, blobs, defer) for k, x in node["items"]}
     if tag == "tensor":
-        return _dec_tensor(node, blobs)
+        return _dec_tensor(node, blobs, defer)
     return _dec_pandas_or_time(tag, node, blobs)
 
 
@@ -261,14 +288,31 @@ def _hashable(key: Any) -> Any:
     return key
 
 
-def _dec_tensor(node: dict, blobs: list) -> Any:
+def _dec_tensor(node: dict, blobs: list, defer: bool = False) -> Any:
+    arr = _load_npy(_blob_at(node, blobs))
+    dtype = node.get("dtype")
+    if not isinstance(dtype, str):
+        raise ValueError("payload holds a tensor without a dtype")
+    if dtype == "bfloat16":
+        if arr.dtype != np.int16:
+            raise ValueError("payload holds a tensor whose dtype does not match its array")
+    elif arr.dtype.kind not in "biufc" or str(arr.dtype) != _NUMPY_OF.get(dtype, dtype):
+        raise ValueError("payload holds a tensor whose dtype does not match its array")
+    return DeferredTensor(arr, dtype) if defer else _tensor_of(arr, dtype)
+
+
+#: torch dtype names whose numpy dtype has another name
+_NUMPY_OF = {"float": "float32", "double": "float64", "half": "float16", "long": "int64", "int": "int32",
+             "short": "int16", "complex64": "complex64", "complex128": "complex128"}
+
+
+def _tensor_of(arr: np.ndarray, dtype: str) -> Any:
     import torch
 
-    arr = _load_npy(_blob_at(node, blobs))
-    if node["dtype"] == "bfloat16":
+    if dtype == "bfloat16":
         return torch.from_numpy(arr).view(torch.bfloat16)
     t = torch.from_numpy(arr)
-    if str(t.dtype).removeprefix("torch.") != node["dtype"]:
+    if str(t.dtype).removeprefix("torch.") != dtype:
         raise ValueError("payload holds a tensor whose dtype does not match its array")
     return t
 

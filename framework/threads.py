@@ -5,9 +5,15 @@ two small runs started together took over 25 times longer each than one alone. S
 ``DEFAULT_THREADS`` (1) unless told otherwise (``--threads``, ``run_backtest(threads=...)``, a
 sweep's ``--threads-per-worker``), for torch's intra-op pool and the BLAS/OpenMP pools alike.
 The count is written to config.json; the same count gives the same numbers.
+
+torch is not imported to pin it (a cached run never imports torch): ``pin_threads`` sets
+torch's pool at once when torch is loaded already, and ``apply_torch`` sets it where a model
+is built, fitted or restored (TorchSequenceModel, ``fit_model``, a lazily restored model).
 """
 
 from __future__ import annotations
+
+import sys
 
 DEFAULT_THREADS = 1
 _pinned = DEFAULT_THREADS  # the count pin_threads last set in this process (what a non-torch model reads)
@@ -32,11 +38,16 @@ def pin_threads(n: int) -> int:
         threadpool_limits(n)
     except ImportError:  # threadpoolctl comes with scikit-learn/vectorbt; without it torch's setting still holds
         pass
-    import torch
-
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    apply_torch()
     return n
+
+
+def apply_torch() -> None:
+    """Set torch's intra-op pool to the pinned count, when torch is loaded (never imports it): called where a model
+    is built, fitted or restored, so torch imported after ``pin_threads`` runs on the run's count too."""
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_num_threads") and torch.get_num_threads() != _pinned:
+        torch.set_num_threads(_pinned)
 
 
 def pinned_threads() -> int:

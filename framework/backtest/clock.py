@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ModelOutputError
-from ..model import Model
+from ..model import Model, derived_cache
 from ..progress import Progress, Timer
 from ..strategy import Strategy, StrategyError
 from .checkpoint import Checkpoint
@@ -111,10 +111,15 @@ def _record_retrain(state: LoopState, fitted: Retrain, date) -> None:
 
 
 def _score_segment(strategy: Strategy, dataset: Dataset, fitted: Retrain, t: int, end: int,
-                   state: LoopState) -> dict:
-    """Score bars t..end-1 with the retrain's model; {bar: DataFrame(t, i, score)}; ensemble members kept."""
+                   state: LoopState, cache=None) -> dict:
+    """Score bars t..end-1 with the retrain's model; {bar: DataFrame(t, i, score)}; ensemble members kept. With a
+    model cache and a cached model, the scores are cached beside it (model/derived_cache.py)."""
     segment = dataset.samples(np.arange(t, end), fitted.transform, need_label=False)
-    members = checked_scores(fitted.model, segment, strategy.model)
+    key = derived_cache.scores_key(fitted.cache_keys, segment) if cache is not None else None
+    members = derived_cache.load_scores(cache, key, len(segment))
+    if members is None:
+        members = checked_scores(fitted.model, segment, strategy.model)
+        derived_cache.store_scores(cache, key, members)
     members[:, ~dataset.window_has_values(segment.t, segment.i)] = np.nan  # no data in the window: not scored
     scores = pd.DataFrame({"t": segment.t, "i": segment.i, "score": members.mean(axis=0)})
     if strategy.seeds:

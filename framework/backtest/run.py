@@ -68,7 +68,7 @@ def execute(run: ResolvedRun, data: str | Panel | None = None, out: str | Path |
         raise StrategyError("resume=True needs the run directory (out=...) of the run to continue")
     pin_threads(run.threads)
     manager = run_manager(*run.plugin_objects)
-    _check_model_params(strategy, run.model_entry)  # before a run folder is made or data is loaded
+    _check_model_params(strategy, run.model_entry, run.factory, run.cache_dir if run.cache else None)
     rule = portfolio_rule(strategy, run.registries)
     if out is None:
         return _run(run, data, out, manager.hook, Progress(enabled=progress), resume, rule)
@@ -158,21 +158,33 @@ def simulate_span(strategy: Strategy, dataset: Dataset, calendar: WalkForward,
     return sim, bench_returns[t0 + 1:t1 + 2]
 
 
-def _check_model_params(strategy: Strategy, model_entry) -> None:
-    """The model's parameters checked before data loading: unknown names (with the likely cause, params written
-    for another model) and values the model refuses (lr='fast', epochs=0), by building it once."""
-    from ..model.cache import split_cache_options
+def _check_model_params(strategy: Strategy, model_entry, factory=None, cache_dir: str | None = None) -> None:
+    """The model's parameters checked before data loading (a run folder is made): unknown names (with the likely
+    cause, params written for another model) and values the model refuses (lr='fast', epochs=0), by building it
+    once. A model answered from its card (model/card.py) is built only the first time these parameters are seen:
+    that they built is then recorded in the model cache ``cache_dir``."""
+    from ..model.cache import ModelCache, split_cache_options
+    from ..model.card import CardFactory, checked_key
 
-    known = getattr(model_entry.factory, "defaults", None)
+    factory = factory if factory is not None else model_entry.factory
+    known = getattr(factory, "defaults", None)
     params, _ = split_cache_options(strategy.model_params)  # unsafe_pickle_cache is the cache's option
     problem = unknown_params(repr(strategy.model), known, params) if isinstance(known, dict) else None
     if problem:
         raise StrategyError(f"{problem} If the strategy's model_params were written for another model, override "
                             f"them too, e.g. --set model={strategy.model} --set model_params={{}}")
+    cache, key = None, None
+    if isinstance(factory, CardFactory) and cache_dir is not None:
+        cache = ModelCache(cache_dir)
+        key = checked_key(factory, params)
+        if cache.load_tree(key) is True:
+            return
     try:
-        model_entry.factory(**params)
+        factory(**params)
     except (ValueError, TypeError) as exc:
         raise StrategyError(f"model_params for {strategy.model!r}: {exc}") from None
+    if key is not None:
+        cache.store_tree(key, True)
 
 
 def portfolio_rule(strategy: Strategy, registries: Registries):

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ..features import WindowTransform
-from ..model import Model, ModelCache, SampleSet, SeedEnsemble, as_model, fit_model, takes_seed
+from ..model import Model, ModelCache, SampleSet, SeedEnsemble, as_model, derived_cache, fit_model, takes_seed
 from ..model.base import Log
 from ..model.cache import UNSAFE_PICKLE, model_key, unsafe_pickle_warning
+from ..model.card import CardFactory
 from ..progress import Progress
 from ..resolved import ResolvedRun
 from ..strategy import Strategy, StrategyError
@@ -39,6 +40,7 @@ class Retrain:
     cache_hits: int
     training: list[dict] = field(default_factory=list)
     gradient_flow: list[dict] = field(default_factory=list)
+    cache_keys: tuple = ()  # the members' model-cache keys (a None: not cached); they key the cached scores
 
 
 def member_seeds(strategy: Strategy, factory) -> list[int]:
@@ -57,9 +59,13 @@ class Trainer:
     def __init__(self, run: ResolvedRun, dataset: Dataset, cache: ModelCache | None, progress: Progress) -> None:
         self.run, self.strategy, self.dataset = run, run.instance, dataset
         self.entry, self.params = run.model_entry, dict(run.factory_params)
+        self.factory = run.factory if run.factory is not None else self.entry.factory  # a CardFactory: not imported
         self.unsafe_pickle = run.unsafe_pickle_cache  # the cache's opt-in, not the model's (resolve_run splits it)
         self.cache, self.progress, self.threads = cache, progress, run.threads
         self._not_cached_said = False
+        #: where scores and gradient flow are cached beside the models: never with cache=False (a --workers run's
+        #: temporary fits folder included)
+        self.derived_cache = cache if run.cache else None
         if self.unsafe_pickle and cache is not None:
             warnings.warn(unsafe_pickle_warning(run.model, cache.root), RuntimeWarning, stacklevel=2)
         self.aux_horizons = tuple(run.aux_horizons)
@@ -96,7 +102,7 @@ class Trainer:
         store = ModelCache(Path(folder) / self.WARM)
         for seed, (entry, key) in chain.items():
             params = self.members_by_seed().get(int(seed), self.params)
-            hit = store.load(entry, self.entry.factory, params)
+            hit = store.load(entry, self.factory, params)
             if hit is None:
                 raise CheckpointMismatch(f"the checkpoint's warm-start model of seed {seed} is missing or damaged: "
                                          "run without --resume and with --force to start over")
@@ -112,7 +118,7 @@ class Trainer:
         t_start = time.perf_counter()
         transform, train, valid = self.slices(t)
         if strategy.seeds:
-            model: Model = SeedEnsemble(self.entry.factory, self.params, strategy.seeds, fit_member=self.fit_member)
+            model: Model = SeedEnsemble(self.factory, self.params, strategy.seeds, fit_member=self.fit_member)
             members = model.fit(train, valid, self.progress.log)["members"]
         else:
             seed = self.params.get("seed", strategy.seed)
@@ -129,14 +135,15 @@ class Trainer:
                           f"on {len(train)} samples ({n_valid} validation) in {seconds:.1f}s"
                           + (f" ({hits} of {len(members)} from the cache)" if hits else "")
                           + (f", best epoch {', '.join(best)}" if best else ""))
+        keys = tuple(info.get("cache_key") for _, info in members)
         return Retrain(model, transform, len(train), n_valid, seconds, len(members), hits, training,
-                       self._gradient_flow(model, valid if valid is not None else train, date))
+                       self._gradient_flow(model, valid if valid is not None else train, date, keys), keys)
 
     def score_segment(self, fitted: Retrain, t: int, end: int, state) -> dict:
         """Score bars t..end-1 with the retrain's model (clock._score_segment); {bar: DataFrame(t, i, score)}."""
         from .clock import _score_segment
 
-        return _score_segment(self.strategy, self.dataset, fitted, t, end, state)
+        return _score_segment(self.strategy, self.dataset, fitted, t, end, state, self.derived_cache)
 
     def slices(self, t: int) -> tuple[WindowTransform | None, SampleSet, SampleSet | None]:
         """(window transform, training samples, validation samples or None) of the retrain at bar t: sample dates
@@ -155,8 +162,8 @@ class Trainer:
     def members(self) -> list[tuple[dict, int]]:
         """(parameters, seed) of each model one retrain fits: one per ensemble seed, or the single model."""
         if self.strategy.seeds:
-            ensemble = SeedEnsemble(self.entry.factory, self.params, self.strategy.seeds)
-            return [(ensemble.member_params(s), s) for s in member_seeds(self.strategy, self.entry.factory)]
+            ensemble = SeedEnsemble(self.factory, self.params, self.strategy.seeds)
+            return [(ensemble.member_params(s), s) for s in member_seeds(self.strategy, self.factory)]
         return [(self.params, self.params.get("seed", self.strategy.seed))]
 
     def fit_member(self, params: dict, train: SampleSet, valid: SampleSet | None, seed: int,
@@ -166,18 +173,25 @@ class Trainer:
         With ``warm_start`` the fit starts from this seed's previous model (its cache key is part of this one's),
         so retrains depend on each other and run in order."""
         t_start = time.perf_counter()
-        factory, name = self.entry.factory, self.strategy.model
-        model = as_model(factory(**params))
+        factory, name = self.factory, self.strategy.model
+        model = None
         previous, previous_key = self._previous.get(seed, (None, None)) if self.warm else (None, None)
         key = None
         if self.cache is not None and (previous is None or previous_key is not None):
+            device = factory.device(params) if isinstance(factory, CardFactory) else None  # known without torch
+            if device is None:
+                model = as_model(factory(**params))
+                device = str(getattr(model, "device", ""))
             key = model_key(name, factory, params, train, valid, self.dataset.feature_names, seed,
-                            device=str(getattr(model, "device", "")), threads=self.threads, previous=previous_key)
+                            device=device, threads=self.threads, previous=previous_key)
             hit = self.cache.load(key, factory, params, self.unsafe_pickle) if key is not None else None
             if hit is not None:
                 model, info = hit
                 self._previous[seed] = (model, key)
-                return model, {**info, "cached": True, "wall_seconds": time.perf_counter() - t_start}
+                return model, {**info, "cached": True, "cache_key": key,
+                               "wall_seconds": time.perf_counter() - t_start}
+        if model is None:
+            model = as_model(factory(**params))
         if previous is not None:
             model.restore(previous.state())
         info = fit_model(model, train, valid, log)
@@ -186,7 +200,7 @@ class Trainer:
             self._say_not_cached(name)
             key = None
         self._previous[seed] = (model, key)
-        return model, {**info, "cached": False, "wall_seconds": time.perf_counter() - t_start}
+        return model, {**info, "cached": False, "cache_key": key, "wall_seconds": time.perf_counter() - t_start}
 
     def _say_not_cached(self, name: str) -> None:
         """Warn once per run that the model is not cached, and why."""
@@ -199,12 +213,23 @@ class Trainer:
                       f"lists/dicts of them; or set model_params {UNSAFE_PICKLE}=True to cache it as a pickle "
                       "(see docs/design.md, Models)", RuntimeWarning, stacklevel=3)
 
-    def _gradient_flow(self, model: Model, samples: SampleSet, date) -> list[dict]:
-        """Rows (retrain_date, lag, grad_norm, model) from the model's diagnostics, when it has a curve."""
-        try:
-            curve = model.diagnostics(samples).get("gradient_flow")
-        except RuntimeError as exc:  # e.g. a network that is not differentiable in its input
-            self.progress.log(f"gradient flow not computed for {self.strategy.model!r}: {exc}")
+    def _gradient_flow(self, model: Model, samples: SampleSet, date, keys: tuple = ()) -> list[dict]:
+        """Rows (retrain_date, lag, grad_norm, model) from the model's diagnostics, when it has a curve; cached
+        beside the model when every member is (derived_cache.py)."""
+        cache = self.derived_cache
+        key = derived_cache.gradient_flow_key(keys) if cache is not None else None
+        found = derived_cache.load_gradient_flow(cache, key)
+        if found is not derived_cache.MISSING:
+            curve, message = found["curve"], found["message"]
+        else:
+            message = None
+            try:
+                curve = model.diagnostics(samples).get("gradient_flow")
+            except RuntimeError as exc:  # e.g. a network that is not differentiable in its input
+                curve, message = None, str(exc)
+            derived_cache.store_gradient_flow(cache, key, curve, message)
+        if message is not None:
+            self.progress.log(f"gradient flow not computed for {self.strategy.model!r}: {message}")
             return []
         if curve is None:
             return []

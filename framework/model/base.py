@@ -102,6 +102,9 @@ def as_model(obj: Any) -> Model:
 
 def fit_model(model: Any, train: SampleSet, valid: SampleSet | None, log: Log | None = None) -> dict:
     """``model.fit(train, valid)``, with ``log=`` only when its fit accepts it; the diagnostics as a dict."""
+    from ..threads import apply_torch
+
+    apply_torch()  # a model that imported torch itself fits on the run's thread count
     params = inspect.signature(model.fit).parameters
     accepts_log = "log" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     info = model.fit(train, valid, log=log) if accepts_log else model.fit(train, valid)

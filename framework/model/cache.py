@@ -39,7 +39,7 @@ from ..canonical import code_version as _code_version
 from ..util import atomic_write_bytes, folder_writable, hash_arrays
 from .base import Model, as_model
 from .cache_entry import KEY_ENV, EntryRejected, pack, unpack
-from .cache_folder import ENTRY_SUFFIX, MARKER, CacheError, CacheFolder  # noqa: F401 (re-exported)
+from .cache_folder import DERIVED_SUFFIX, ENTRY_SUFFIX, MARKER, CacheError, CacheFolder  # noqa: F401 (re-exported)
 from .samples import SampleSet
 
 FORMAT = 4  # bump when the stored layout changes (4: signed safe entries, no pickles)
@@ -72,7 +72,11 @@ def data_fingerprint(*sets: SampleSet | None) -> str:
 
 def code_version(factory: Callable[..., Any]) -> str | None:
     """sha256 of the source behind a model factory (canonical.code_version: its classes' modules wherever they were
-    imported from, an installed plugin included) and the SampleSet code; None when a source cannot be read."""
+    imported from, an installed plugin included) and the SampleSet code; None when a source cannot be read. A
+    factory answered from its model card (card.py) gives the card's, the same value, without importing."""
+    answer = getattr(factory, "code_version", None)
+    if callable(answer) and type(factory).__name__ == "CardFactory":
+        return answer(True)
     return _code_version(factory, SampleSet)
 
 
@@ -130,12 +134,20 @@ class ModelCache(CacheFolder):
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}{ENTRY_SUFFIX}"
 
+    def tree_path(self, key: str) -> Path:
+        """Where ``store_tree`` keeps ``key``: ``KK/KEY.derived`` (a card, scores), apart from the models."""
+        return self.root / key[:2] / f"{key}{DERIVED_SUFFIX}"
+
     def load(self, key: str, factory: Callable[..., Any], params: dict,
              unsafe_pickle: bool = False) -> tuple[Model, dict] | None:
         """(model, info) stored under ``key``, or None when absent, refused or unreadable (then it is refitted).
 
-        The digest (an HMAC with ``$SEQALPHA_CACHE_KEY``) is checked before anything is decoded; a pickled entry
-        is decoded only with ``unsafe_pickle`` (the model's ``unsafe_pickle_cache=True``)."""
+        The digest (an HMAC with ``$SEQALPHA_CACHE_KEY``) is checked and the entry decoded here; a pickled entry
+        is decoded only with ``unsafe_pickle`` (the model's ``unsafe_pickle_cache=True``). A safe entry comes back
+        as a LazyModel (lazy_model.py): the model is built and its state restored when it is first used (predict,
+        diagnostics, fit), so a run whose scores are cached never builds it (nor imports torch)."""
+        from .lazy_model import LazyModel
+
         path = self.path(key)
         if not path.is_file():
             return None
@@ -150,8 +162,14 @@ class ModelCache(CacheFolder):
                           "could run code, and this model did not opt in: refitting", RuntimeWarning, stacklevel=2)
             return None
         try:
-            entry = pickle.loads(payload) if encoding == "pickle" else safe_codec.decode(payload)
-            restored = as_model(factory(**params)).restore(entry["state"]), dict(entry["info"])
+            if encoding == "pickle":
+                entry = pickle.loads(payload)
+                restored = as_model(factory(**params)).restore(entry["state"]), dict(entry["info"])
+            else:
+                entry = safe_codec.decode(payload, defer_tensors=True)
+                if not isinstance(entry, dict) or "state" not in entry or not isinstance(entry.get("info"), dict):
+                    raise ValueError("the entry holds no state and info")
+                restored = LazyModel(factory, params, entry["state"], str(path)), dict(entry["info"])
         except Exception as exc:  # a corrupt or incompatible entry is a miss; the refit overwrites it
             warnings.warn(f"model cache entry {path} could not be restored ({type(exc).__name__}: {exc}): refitting",
                           RuntimeWarning, stacklevel=2)
@@ -159,6 +177,36 @@ class ModelCache(CacheFolder):
         with contextlib.suppress(OSError):
             os.utime(path)  # the modification time is the last use: `seqalpha cache --older-than` prunes by it
         return restored
+
+    def load_tree(self, key: str) -> Any:
+        """A stored value (model card, cached scores, gradient flow; stored by ``store_tree``), or None when absent,
+        refused or damaged: a miss, never an error."""
+        path = self.tree_path(key)
+        try:
+            encoding, payload = unpack(path.read_bytes(), key, FORMAT)
+            if encoding != "safe":
+                return None
+            tree = safe_codec.decode(payload)
+        except (EntryRejected, OSError, ValueError, TypeError, KeyError):
+            return None
+        if not isinstance(tree, dict) or "value" not in tree:
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return tree["value"]
+
+    def store_tree(self, key: str, value: Any) -> bool:
+        """Store ``value`` (arrays, numbers, str, lists and dicts of them) under ``key``, signed and atomically like
+        a model; False when it cannot be stored or written (nothing is then stored)."""
+        try:
+            payload = safe_codec.encode({"value": value}, "value")
+            path = self.tree_path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.mark()
+            atomic_write_bytes(path, pack(key, FORMAT, "safe", payload))
+        except (safe_codec.Unstorable, OSError):
+            return False
+        return True
 
     def store(self, key: str, model: Model, info: dict, unsafe_pickle: bool = False) -> bool:
         """Write an entry atomically, signed (see cache_entry.py); False, with nothing written and the reason in

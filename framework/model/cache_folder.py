@@ -19,13 +19,14 @@ from ..util import modified_before
 from .cache_entry import MAGIC as ENTRY_MAGIC
 
 ENTRY_SUFFIX = ".model"
+DERIVED_SUFFIX = ".derived"  # what a run keeps beside the models: model cards, segment scores (derived_cache.py)
 LEGACY_SUFFIX = ".pkl"  # entries of format <= 3 were pickles: listed and pruned, never read
 MARKER = "SEQALPHA_MODEL_CACHE"
 MARKER_TEXT = ("This folder is a seqalpha model cache. `seqalpha cache --clear` deletes the model entries in it\n"
                "(KK/KEY.model); it deletes nothing from a folder without this file.\n")
 _KEY = re.compile(r"[0-9a-f]{64}")
 _PREFIX = re.compile(r"[0-9a-f]{2}")
-_TEMP = re.compile(r"\.[0-9a-f]{64}\.(model|pkl)\..+\.tmp")  # a write in progress (util.atomic_write_bytes)
+_TEMP = re.compile(r"\.[0-9a-f]{64}\.(model|derived|pkl)\..+\.tmp")  # a write in progress (util.atomic_write_bytes)
 
 
 class CacheError(SeqalphaError, ValueError):
@@ -129,11 +130,13 @@ class CacheFolder:
 
 
 def _is_entry(path: Path, read: bool = True) -> bool:
-    """Whether ``path`` has an entry's name and place (``KK/KEY.model`` or the old ``KK/KEY.pkl``, KK = KEY[:2])
+    """Whether ``path`` has an entry's name and place (``KK/KEY.model``, ``KK/KEY.derived`` or the old ``KK/KEY.pkl``,
+    KK = KEY[:2])
     and, when ``read``, an entry's leading bytes."""
     name = path.name
     stem, dot, suffix = name.partition(".")
-    if not (_KEY.fullmatch(stem) and path.parent.name == stem[:2] and f".{suffix}" in (ENTRY_SUFFIX, LEGACY_SUFFIX)):
+    if not (_KEY.fullmatch(stem) and path.parent.name == stem[:2] and f".{suffix}" in (ENTRY_SUFFIX, DERIVED_SUFFIX,
+                                                                                  LEGACY_SUFFIX)):
         return False
     if not path.is_file() or path.is_symlink():
         return False
@@ -144,4 +147,4 @@ def _is_entry(path: Path, read: bool = True) -> bool:
             head = fh.read(len(ENTRY_MAGIC))
     except OSError:
         return False
-    return head == ENTRY_MAGIC if name.endswith(ENTRY_SUFFIX) else head[:1] == b"\x80"  # pickle protocol >= 2
+    return head == ENTRY_MAGIC if not name.endswith(LEGACY_SUFFIX) else head[:1] == b"\x80"  # pickle protocol >= 2

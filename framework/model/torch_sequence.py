@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ..registry import did_you_mean
+from ..threads import apply_torch
 from .base import Log, Model
 from .samples import SampleSet
 
@@ -217,6 +218,7 @@ class TorchSequenceModel(Model):
                 raise ValueError(f"{type(self).__name__}: aux_horizons needs a network with several heads, but its "
                                  "build_network takes no n_outputs")
         self.network: nn.Module | None = None
+        apply_torch()  # the run's thread count (torch may have been imported after pin_threads)
         self.device = pick_device(p["device"])
         self.history: list[dict] = []
 
