@@ -1,0 +1,65 @@
+"""The selection table of benchmarks/results/csi300_select_v2.md and its CSV, from the sweep folders.
+
+    python benchmarks/csi300_select_v2_table.py [runs/select_v2]
+
+One row per candidate (its folder): mean and std over seeds 0, 1, 2 of the validation (2015-2016) rank IC,
+the worst seed, the mean IC, the mean training seconds; then the rule (the highest mean rank IC wins unless
+the runner-up's mean IC is higher by more than 2 standard errors of the paired per-seed difference). The ensemble
+candidate's seed s is its grid point seeds=[3s, 3s+1, 3s+2]. Writes benchmarks/results/csi300_select_v2.csv.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seqalpha.sweep.summary import markdown_table
+
+RESULTS = Path(__file__).resolve().parent / "results" / "csi300_select_v2.csv"
+
+
+def runs_of(folder: Path) -> pd.DataFrame:
+    """One row per seed s (0, 1, 2) of a candidate's finished runs."""
+    table = pd.read_parquet(folder / "results.parquet")
+    table = table[table["status"] == "ok"].copy()
+    if "seeds" in table and table["seeds"].notna().any():  # the in-run ensemble: members 3s..3s+2
+        table["seed"] = [min(ast.literal_eval(str(v))) // 3 for v in table["seeds"]]
+    table["candidate"] = folder.name
+    return table.sort_values("seed")[["candidate", "seed", "ic", "rank_ic", "icir", "rank_icir", "seconds.train"]]
+
+
+def paired(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> tuple[float, float]:
+    """Mean and standard error of a - b over the seeds both have."""
+    d = (a.set_index("seed")[metric] - b.set_index("seed")[metric]).dropna()
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+
+
+def main() -> None:
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/select_v2")
+    found = {p.name: runs_of(p) for p in sorted(root.iterdir()) if (p / "results.parquet").exists()}
+    found = {k: v for k, v in found.items() if len(v)}
+    rows = pd.concat(found.values(), ignore_index=True)
+    rows.to_csv(RESULTS, index=False, float_format="%.6f")
+    summary = {}
+    for name, t in found.items():
+        r = t["rank_ic"]
+        summary[name] = {"seeds": len(t), "rank IC mean": r.mean(), "std": r.std(ddof=1), "worst seed": r.min(),
+                         "IC mean": t["ic"].mean(), "train s (mean)": t["seconds.train"].mean(),
+                         "rank IC by seed": ", ".join(f"{v:.4f}" for v in r)}
+    frame = pd.DataFrame(summary).T.sort_values("rank IC mean", ascending=False)
+    print(markdown_table(frame.reset_index(names="candidate")))
+    complete = [n for n in frame.index if frame.loc[n, "seeds"] == 3]
+    if len(complete) >= 2:
+        first, second = complete[0], complete[1]
+        d, se = paired(found[second], found[first], "ic")
+        print(f"\nhighest mean rank IC: {first}; runner-up {second}: IC {d:+.4f} (SE {se:.4f}) against it: "
+              f"{'the runner-up wins (rule 2)' if d > 2 * se else 'rule 2 does not apply'}")
+    print(f"\nrows: {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
