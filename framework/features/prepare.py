@@ -46,7 +46,8 @@ def prepare_features(source, columns: list[int], listed: np.ndarray, normalize: 
     seen = np.zeros(F, dtype=bool)
     for a in range(0, T, step):
         b = min(a + step, T)
-        raw = np.array(raw_all[a:b]) if staging is not None else np.asarray(out[a:b])
+        raw = np.ascontiguousarray(raw_all[a:b]) if staging is not None else np.asarray(out[a:b])  # C order: the
+        #   same sums, so the same bits, as the in-memory path
         finite = np.isfinite(raw)
         seen |= finite.any(axis=(0, 1))
         observed[a:b] = finite[:, :, :F - context].any(axis=2) & listed[a:b]
