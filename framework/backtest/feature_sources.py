@@ -56,13 +56,14 @@ class _Segment:
 
     names: list[str]
     reference: list[int]  # within the whole composite
-    values: FeatureSet | None  # None: the names are factors of the composite's expression program
+    values: FeatureSet | LazyFeatureSet | None  # None: the names are factors of the composite's expression program
 
 
 def composite(strategy: Strategy, panel: Panel, feature_sets: Registry, universe: np.ndarray | None,
               program) -> LazyFeatureSet:
     """The strategy's feature sets and its ``program`` (parsed expressions) as one LazyFeatureSet: expression sets
-    and the program evaluated together (shared subexpressions once), Python sets computed here."""
+    and the program evaluated together (shared subexpressions once), Python sets computed here (a set that is a
+    LazyFeatureSet fills its columns of the caller's array). One Python set alone is returned as it is."""
     from ..features.expr_engine import compile_expressions
     from .dataset import check_feature_shape
 
@@ -80,10 +81,8 @@ def composite(strategy: Strategy, panel: Panel, feature_sets: Registry, universe
         else:
             fs = factory(panel)
             check_feature_shape(fs, panel, f"feature set {name!r}")
-            if isinstance(fs, LazyFeatureSet):
-                values = np.empty(fs.shape, dtype=np.float32)
-                fs.fill(values, list(range(len(fs.names))))
-                fs = FeatureSet(values, fs.names, fs.reference)
+            if len(set_names(strategy)) == 1 and not program.names:
+                return fs  # one set computed in Python: as it is (a LazyFeatureSet fills the caller's array itself)
             ref = [r + offset if r >= 0 else -1 for r in fs.reference]
             seg = _Segment(list(fs.names), ref, fs)
         groups.append((f"feature set {name!r}", seg.names))
@@ -112,18 +111,18 @@ def composite(strategy: Strategy, panel: Panel, feature_sets: Registry, universe
             s = segments[seg]
             if s.values is None:
                 evaluate(merged.subset([s.names[j] for j in local]), panel, universe, out=out[:, :, k:end])
-            else:
-                rows = max(1, 2**25 // max(1, 4 * out.shape[1] * (end - k)))
-                for a in range(0, out.shape[0], rows):
-                    out[a:a + rows, :, k:end] = s.values.values[a:a + rows][:, :, local]
+            else:  # FeatureSet.fill copies a block of dates at a time; a LazyFeatureSet computes into the view
+                s.values.fill(out[:, :, k:end], local)
             k = end
 
     T, N = panel.close.shape
     return LazyFeatureSet(names, (T, N, len(names)), fill, reference)
 
 
-def materialise(fs: LazyFeatureSet) -> FeatureSet:
-    """A LazyFeatureSet's values in memory, as a FeatureSet."""
+def materialise(fs: FeatureSet | LazyFeatureSet) -> FeatureSet:
+    """A LazyFeatureSet's values in memory, as a FeatureSet (a FeatureSet as it is)."""
+    if isinstance(fs, FeatureSet):
+        return fs
     values = np.empty(fs.shape, dtype=np.float32)
     fs.fill(values, list(range(len(fs.names))))
     return FeatureSet(values, fs.names, fs.reference)
