@@ -267,3 +267,15 @@ def test_the_audit_truncation_check_sees_a_leaking_context(monkeypatch):
     monkeypatch.setattr(context_module, "market_context", leaky)
     check = checks.truncation(strategy, panel, features, cuts)
     assert check.state == "fail" and "mkt_ret_1" in check.detail, check.detail
+
+
+def test_the_cli_refuses_bad_settings_with_exit_2_before_any_data(capsys):
+    from pathlib import Path
+
+    from seqalpha.cli import main
+
+    path = str(Path(__file__).resolve().parents[1] / "strategies" / "csi300_alstm_alpha158_context.py")
+    assert main(["run", path, "--set", 'market_context={"lookback": [5]}']) == 2
+    assert "unknown key 'lookback'. Did you mean 'lookbacks'" in capsys.readouterr().err
+    assert main(["run", path, "--set", 'feature_set=["raw", "raw"]']) == 2
+    assert "feature_set lists ['raw'] twice" in capsys.readouterr().err
