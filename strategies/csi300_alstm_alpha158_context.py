@@ -3,7 +3,7 @@
 Every stock's 20-bar window also carries the date's market features (docs/factors.md, "Market context"), computed
 from rows <= t: the CSI 300 index's (SH000300, the strategy's benchmark) log return and volatility over 5, 20 and 60
 bars, and the universe's breadth (share of members up) and dispersion (cross-sectional std of returns) over the same
-lookbacks: 11 channels beside the 20 factors. They are the same for every stock on a date; the robust normalisation
+lookbacks: 12 channels beside the 20 factors. They are the same for every stock on a date; the robust normalisation
 scales them over time, fitted on each retrain's training windows. Everything else is csi300_alstm_alpha158's, so the
 two candidates' validation figures say what the context is worth.
 """
