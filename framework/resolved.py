@@ -235,7 +235,9 @@ def resolve_run(strategy: Strategy | type[Strategy], overrides: Mapping[str, Any
         data=label, data_quality={"policy": instance.data_policy},
         features={"feature_set": instance.feature_set, "factors": instance.factors, "normalize": instance.normalize,
                   "window": instance.window,
-                  "expressions": [[n, e] for n, e in instance.expressions.items()]},  # in order: names are columns
+                  "expressions": [[n, e] for n, e in instance.expressions.items()],  # in order: names are columns
+                  # only when on: the identity of every run without it stays what it was
+                  **({"market_context": instance.market_context} if instance.market_context is not None else {})},
         threads=threads,
         code={"strategy": strategy_code_version(type(instance)), "model": factory_code_version(factory)},
         cache=bool(instance.cache), cache_dir=None if folder is None else str(folder),

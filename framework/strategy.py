@@ -30,9 +30,11 @@ class Strategy:
     """
 
     data: str = "synthetic"
-    feature_set: str | None = "columns"  # a registered feature set: "columns", "raw", "classic", "alpha158"; None
+    feature_set: str | list[str] | None = "columns"  # a registered feature set ("columns", "raw", "classic",
+    #   "alpha158"), a list of them side by side (["raw", "alpha158"]), or None (expressions alone)
     expressions: dict = {}  # {name: Qlib expression}: factors added to the feature set's (docs/factors.md)
     factors: list[str] | None = None  # which features to keep (None: all of the feature set and expressions)
+    market_context: dict | None = None  # e.g. {"lookbacks": [5, 20, 60]}: the date's market features in every window
     model: str = "lstm"
     model_params: dict = {}
     window: int = 20  # L, bars of history per sample
@@ -158,9 +160,15 @@ class Strategy:
         for name in ("data", "model", "portfolio", "feature_set"):
             if name == "feature_set" and self.feature_set is None and self.expressions:
                 continue  # expressions alone
+            if name == "feature_set" and isinstance(self.feature_set, (list, tuple)):
+                _feature_set_list(self.feature_set)
+                continue
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 also = " (None only with expressions)" if name == "feature_set" else ""
                 raise StrategyError(f"{name} must be a non-empty string{also}, got {getattr(self, name)!r}")
+        from .features.context import check_context
+
+        check_context(self.market_context)
         self.expression_program()  # every expression parses and reads no future row, before any data loads
         for name in ("model_params", "portfolio_params"):
             if not isinstance(getattr(self, name), dict):
@@ -236,6 +244,16 @@ class Strategy:
 
 def _is_param(name: str, value: Any) -> bool:
     return not (name.startswith("_") or callable(value) or isinstance(value, (classmethod, staticmethod, property)))
+
+
+def _feature_set_list(value: list | tuple) -> None:
+    """A list of feature sets: non-empty, of non-empty names, none twice."""
+    if not value or not all(isinstance(v, str) and v for v in value):
+        raise StrategyError(f"feature_set must be a name or a non-empty list of names, e.g. ['raw', 'alpha158']; "
+                            f"got {value!r}")
+    twice = sorted({v for v in value if list(value).count(v) > 1})
+    if twice:
+        raise StrategyError(f"feature_set lists {twice} twice: {list(value)!r}")
 
 
 def _int(strategy: Strategy, name: str, low: int | None, also: str = "") -> None:

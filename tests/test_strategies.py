@@ -26,7 +26,7 @@ def tiny_overrides(cls) -> dict:
     """Shrink a strategy to seconds: tiny synthetic panel, tiny model, few epochs."""
     over = {"data": TINY, "min_train_bars": 80, "test_start": None, "test_end": None, "window": min(cls.window, 10),
             "retrain": "2QS", "factors": None, "train_start": None, "valid_start": None, "valid_end": None}
-    if cls.feature_set == "alpha158":
+    if "alpha158" in ([cls.feature_set] if isinstance(cls.feature_set, str) else cls.feature_set or []):
         over["data"] = TINY_OHLC
     if cls.model in ("rnn", "lstm", "gru"):
         over["model_params"] = dict(FAST_LSTM)

@@ -37,6 +37,7 @@ def with_canary(strategy_cls: type[Strategy], kind: str, feature_sets) -> type[S
         expressions = {}  # the user's are in its features below
         model = "audit_canary"
         model_params = {}
+        market_context = None  # the canary is the last column CanaryModel reads; truncation checks the context
 
         def features(self, panel):
             own = build_features(self, panel, feature_sets, np.asarray(self.universe(panel), dtype=bool),

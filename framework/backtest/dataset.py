@@ -53,6 +53,7 @@ class Dataset:
     feature_key: str | None = None  # the feature store's key of ``features`` (None: computed in memory, not stored)
     data_digest: str | None = None  # the panel's sha256 when the store needed it (resolved.panel_digest)
     target_clip: float | None = 3.0  # bound of z-scored targets (None: unbounded, Qlib's CSZScoreNorm)
+    context_columns: tuple[int, ...] = ()  # market context features (the last ones): raw, normalised over time
     _aux: dict = field(default_factory=dict, compare=False, repr=False)  # labels at other horizons, made on demand
 
     @classmethod
@@ -77,12 +78,12 @@ class Dataset:
         sampleable = universe & (history_count(listed, L) >= math.ceil(L / 2))
         sampleable[: L - 1] = False
         return cls(panel=panel, window=L, features=block.values, feature_names=list(block.names),
-                   base_transform=None if strategy.normalize in ("zscore", "rank") else WindowTransform(
-                       block.reference, clip=strategy.clip),
+                   base_transform=None if strategy.normalize in ("zscore", "rank") and not block.context_columns
+                   else WindowTransform(block.reference, clip=strategy.clip),
                    universe=universe, exec_price=exec_price, labels=labels, sampleable=sampleable,
                    target=strategy.target, normalize=strategy.normalize, clip=strategy.clip, seed=strategy.seed,
                    benchmark=bench, observed=block.observed, feature_key=block.key, data_digest=block.data_digest,
-                   target_clip=strategy.target_clip)
+                   target_clip=strategy.target_clip, context_columns=block.context_columns)
 
     def window_has_values(self, t: np.ndarray, i: np.ndarray) -> np.ndarray:
         """bool per sample (t, i): its window t-L+1..t holds at least one finite raw feature value. A window
@@ -99,13 +100,31 @@ class Dataset:
     def fit_transform(self, train_dates: np.ndarray, max_windows: int = 20000) -> WindowTransform | None:
         """The window transform for a model trained on ``train_dates``: with normalize='robust', median/MAD per
         (step, feature) fitted on (up to ``max_windows`` of) those training windows only; else the base one."""
-        if self.normalize != "robust" or len(train_dates) == 0:
+        if (self.normalize != "robust" and not self.context_columns) or len(train_dates) == 0:
             return self.base_transform
         t, i = np.nonzero(self._sample_mask(train_dates, True))  # the training samples, without their targets
+        if len(t) == 0:
+            return self.base_transform
         rng = np.random.default_rng(self.seed)
         pick = np.sort(rng.choice(len(t), min(max_windows, len(t)), replace=False))
-        raw = SampleSet(self.features, self.window, t[pick].astype(np.int64), i[pick].astype(np.int64))
-        return WindowTransform.fit(raw.windows(), self.base_transform.reference.tolist(), self.clip)
+        t, i = t[pick].astype(np.int64), i[pick].astype(np.int64)
+        if self.normalize == "robust":
+            raw = SampleSet(self.features, self.window, t, i)
+            return WindowTransform.fit(raw.windows(), self.base_transform.reference.tolist(), self.clip)
+        return self._fit_context(t, i)
+
+    def _fit_context(self, t: np.ndarray, i: np.ndarray) -> WindowTransform | None:
+        """Market context under per-date normalisation (or none): its columns scaled over time, by the median and
+        MAD per (step, feature) of the training windows (t, i); the other columns pass as they are. With
+        ``normalize=None`` every feature stays raw, the context too."""
+        if self.normalize is None:
+            return self.base_transform
+        c0, L, F = self.context_columns[0], self.window, self.features.shape[2]
+        rows = t[:, None] + np.arange(-L + 1, 1)[None, :]
+        fitted = WindowTransform.fit(np.asarray(self.features[rows, i[:, None], c0:]), [-1] * (F - c0), self.clip)
+        median, scale = np.zeros((L, F), np.float32), np.ones((L, F), np.float32)
+        median[:, c0:], scale[:, c0:] = fitted.median, fitted.scale
+        return WindowTransform([-1] * F, median, scale, self.clip)
 
     def labels_at(self, horizon: int) -> np.ndarray:
         """(T, N) labels at another horizon (auxiliary heads), from the same execution prices and benchmark."""
@@ -144,23 +163,25 @@ class Dataset:
 
 
 def expressions_only(strategy: Strategy, panel: Panel, feature_sets: Registry, program):
-    """The one program of features that are all expressions: a feature set written as expressions (``alpha158``:
-    its factory has ``expressions_for``) followed by the strategy's ``program``, evaluated together so shared
-    subexpressions are computed once; the strategy's own program without a feature set; None when the feature
+    """The one program of features that are all expressions: the feature set(s) written as expressions
+    (``alpha158``: its factory has ``expressions_for``) followed by the strategy's ``program``, evaluated together so
+    shared subexpressions are computed once; the strategy's own program without a feature set; None when a feature
     set is computed in Python."""
     from ..features.expr_engine import compile_expressions
+    from .feature_sources import check_unique, set_names
 
-    if strategy.feature_set is None:
+    names = set_names(strategy)
+    if not names:
         return program
-    expressions_for = getattr(feature_sets.get(strategy.feature_set).factory, "expressions_for", None)
-    if expressions_for is None:
-        return None
-    own = expressions_for(panel)
-    clash = [n for n in program.names if n in own]
-    if clash:
-        raise StrategyError(f"{program.where}: {clash} already name(s) of feature set {strategy.feature_set!r}; "
-                            "pick other names")
-    return compile_expressions({**own, **dict(zip(program.names, program.texts))}, program.where)
+    sets = []
+    for name in names:
+        expressions_for = getattr(feature_sets.get(name).factory, "expressions_for", None)
+        if expressions_for is None:
+            return None
+        sets.append((name, expressions_for(panel)))
+    check_unique([*((f"feature set {n!r}", list(own)) for n, own in sets), (program.where, list(program.names))])
+    merged = {k: v for _, own in sets for k, v in own.items()}
+    return compile_expressions({**merged, **dict(zip(program.names, program.texts))}, program.where)
 
 
 def build_features(strategy: Strategy, panel: Panel, feature_sets: Registry, universe: np.ndarray | None,
@@ -176,15 +197,18 @@ def build_features(strategy: Strategy, panel: Panel, feature_sets: Registry, uni
     fs = (features or strategy.features)(panel)
     source = f"{type(strategy).__name__}.features()"
     if fs is None:
+        from .feature_sources import composite, materialise, set_label
+
         merged = expressions_only(strategy, panel, feature_sets, program)
         if merged is not None:
             missing = [n for n in factors or () if n not in merged.names]
             if missing:
-                raise StrategyError(f"factors {missing} not in feature set {strategy.feature_set!r} or "
+                raise StrategyError(f"factors {missing} not in feature set {set_label(strategy)} or "
                                     f"{where}: {list(merged.names)}")
             return evaluate(merged.subset(list(factors)) if factors else merged, panel, universe)
-        fs = feature_sets.get(strategy.feature_set).factory(panel)
-        source = f"feature set {strategy.feature_set!r}"
+        fs = materialise(composite(strategy, panel, feature_sets, universe, program))
+        label = set_label(strategy) if not program.names else f"{set_label(strategy)} + {where}"
+        return select_factors(fs, factors, label)
     check_feature_shape(fs, panel, source)
     if program.names:
         ex = evaluate(program, panel, universe)
@@ -193,8 +217,7 @@ def build_features(strategy: Strategy, panel: Panel, feature_sets: Registry, uni
             raise StrategyError(f"{where}: {clash} already name(s) of {source}; pick other names")
         fs = FeatureSet(np.concatenate([fs.values.astype(np.float32, copy=False), ex.values], axis=2),
                         [*fs.names, *ex.names], [*fs.reference, *([-1] * len(ex.names))])
-    return select_factors(fs, factors, strategy.feature_set if not program.names else
-                          f"{strategy.feature_set} + {where}")
+    return select_factors(fs, factors, source if not program.names else f"{source} + {where}")
 
 
 def check_feature_shape(fs: FeatureSet | LazyFeatureSet, panel: Panel, source: str) -> None:
@@ -241,6 +264,7 @@ class FeatureBlock:
     reference: list[int]
     key: str | None = None
     data_digest: str | None = None
+    context_columns: tuple[int, ...] = ()
 
 
 def _feature_source(strategy: Strategy, panel: Panel, feature_sets: Registry,
@@ -250,18 +274,21 @@ def _feature_source(strategy: Strategy, panel: Panel, feature_sets: Registry,
     a time, straight into the caller's array (the feature store's map): the whole block is never held in
     float64, nor twice. A strategy's own ``features()`` or a set computed in Python: in memory (build_features)."""
     from ..features.expr_engine import evaluate
+    from .feature_sources import composite, set_label
 
     own_hook = type(strategy).features is not Strategy.features
-    merged = None if own_hook else expressions_only(strategy, panel, feature_sets, strategy.expression_program())
-    if merged is None:
-        source = (f"{type(strategy).__name__}.features()" if own_hook else f"feature set {strategy.feature_set!r}")
-        return build_features(strategy, panel, feature_sets, universe, None), source
+    if own_hook:
+        return build_features(strategy, panel, feature_sets, universe, None), f"{type(strategy).__name__}.features()"
+    program = strategy.expression_program()
+    merged = expressions_only(strategy, panel, feature_sets, program)
+    if merged is None:  # a set computed in Python: it in memory, the expressions (sets and the strategy's) lazily
+        return composite(strategy, panel, feature_sets, universe, program), f"feature set {set_label(strategy)}"
 
     def fill(out: np.ndarray, columns: list[int]) -> None:
         evaluate(merged.subset([merged.names[c] for c in columns]), panel, universe, out=out)
 
     T, N = panel.close.shape
-    source = f"feature set {strategy.feature_set!r}" if strategy.feature_set is not None else merged.where
+    source = f"feature set {set_label(strategy)}" if strategy.feature_set is not None else merged.where
     return LazyFeatureSet(list(merged.names), (T, N, len(merged.names)), fill), source
 
 
@@ -274,20 +301,27 @@ def _feature_block(strategy: Strategy, panel: Panel, feature_sets: Registry, uni
         from ..resolved import panel_digest as digest_of
 
         panel_digest = panel_digest or digest_of(panel)
+        from .feature_sources import factories
+
         try:
-            factory = feature_sets.get(strategy.feature_set).factory
+            factory = factories(strategy, feature_sets)
         except SeqalphaError:  # a strategy whose own features() never falls back to the registry
             if type(strategy).features is Strategy.features:
                 raise
-            factory = None
+            factory = []
         key = feature_key(strategy, panel_digest, universe, factory, definitions)
         entry = store.get(key) if key is not None else None
         if entry is not None:
             _check_relative(strategy, entry.reference)
-            return FeatureBlock(entry.values, entry.observed, entry.names, entry.reference, key, panel_digest)
+            return FeatureBlock(entry.values, entry.observed, entry.names, entry.reference, key, panel_digest,
+                                _context_columns(strategy, len(entry.names)))
     fs, source = _feature_source(strategy, panel, feature_sets, universe)
     columns, names, reference = factor_columns(fs.names, fs.reference, strategy.factors, source)
     _check_relative(strategy, reference)
+    n_context = 0
+    if strategy.market_context is not None:
+        fs, columns, names, reference, n_context = _with_context(strategy, panel, universe, fs, source, columns,
+                                                                 names, reference)
     T, N = listed.shape
     shape = (T, N, len(names))
     writer = store.writer(key, shape, names, reference, block_rows(N, len(names))) if key is not None else None
@@ -296,26 +330,69 @@ def _feature_block(strategy: Strategy, panel: Panel, feature_sets: Registry, uni
         observed = writer.observed if writer else np.empty((T, N), dtype=bool)
         staging = writer.staging() if writer is not None and isinstance(fs, LazyFeatureSet) else None
         empty = prepare_features(fs, columns, listed, strategy.normalize, strategy.clip, values, observed,
-                                 writer.checksum if writer else None, staging)
+                                 writer.checksum if writer else None, staging, n_context)
         del staging
         del fs
         if empty:  # it would be zero-filled: a model input that says nothing, without a word
             raise DataError(f"data {panel.name!r}: feature(s) {[names[k] for k in empty]} have no value on any "
                             "date (all NaN); leave them out with factors=[...] or fix the data")
+        ctx = tuple(range(len(names) - n_context, len(names)))
         if writer is None:
-            return FeatureBlock(values, observed, names, reference, None, panel_digest)
+            return FeatureBlock(values, observed, names, reference, None, panel_digest, ctx)
         del values, observed
         entry = writer.publish()
     except BaseException:
         if writer is not None:
             writer.discard()
         raise
-    return FeatureBlock(entry.values, entry.observed, entry.names, entry.reference, key, panel_digest)
+    return FeatureBlock(entry.values, entry.observed, entry.names, entry.reference, key, panel_digest, ctx)
+
+
+def _context_columns(strategy: Strategy, n_features: int) -> tuple[int, ...]:
+    """The indices of the market context features: the last ones (none without ``market_context``)."""
+    from ..features.context import context_names
+
+    c = len(context_names(strategy.market_context))
+    return tuple(range(n_features - c, n_features))
+
+
+def context_benchmark(strategy: Strategy, panel: Panel) -> np.ndarray | None:
+    """The prices market context reads: the strategy's benchmark (checked), else the data's, else None (the
+    equal-weight universe)."""
+    if strategy.benchmark is not None:
+        return benchmark_prices(strategy, panel)
+    return None if panel.benchmark is None else panel.benchmark.to_numpy(np.float64)
+
+
+def _with_context(strategy: Strategy, panel: Panel, universe: np.ndarray, fs, source: str, columns: list[int],
+                  names: list[str], reference: list[int]):
+    """The feature source with the market context's columns after the kept features (features/context.py):
+    (source, columns, names, reference, number of context features)."""
+    from ..features.context import market_context
+    from .feature_sources import check_unique
+
+    ctx_names, ctx = market_context(strategy.market_context, panel.close, universe, context_benchmark(strategy, panel))
+    check_unique([(source, names), ("market_context", ctx_names)])
+    inner, n = fs, len(fs.names)
+
+    def fill(out: np.ndarray, cols: list[int]) -> None:
+        own = [c for c in cols if c < n]
+        if own:
+            inner.fill(out[:, :, :len(own)], own)
+        for k, c in enumerate(cols[len(own):], start=len(own)):
+            out[:, :, k] = ctx[:, c - n, None]
+
+    wrapped = LazyFeatureSet([*fs.names, *ctx_names], (*fs.shape[:2], n + len(ctx_names)), fill,
+                             [*fs.reference, *([-1] * len(ctx_names))])
+    return (wrapped, [*columns, *range(n, n + len(ctx_names))], [*names, *ctx_names],
+            [*reference, *([-1] * len(ctx_names))], len(ctx_names))
 
 
 def _check_relative(strategy: Strategy, reference: list[int]) -> None:
     if strategy.normalize in ("zscore", "rank") and any(r >= 0 for r in reference):
-        raise StrategyError(f"feature set {strategy.feature_set!r} is window-relative: use normalize='robust' "
+        from .feature_sources import set_label
+
+        raise StrategyError(f"feature set {set_label(strategy)} is window-relative: use normalize='robust' "
                             f"(fitted on each training window) or None, not {strategy.normalize!r}")
 
 

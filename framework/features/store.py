@@ -170,14 +170,30 @@ def feature_key(strategy: Any, panel_digest: str, universe: np.ndarray, factory:
     """sha256 of everything that decides a strategy's feature block on a panel (see the module's docstring);
     None when a source it depends on cannot be read (then nothing is stored)."""
     from ..backtest import dataset as dataset_module
+    from ..backtest import feature_sources
     from ..strategy import Strategy
-    from . import expr_engine, expr_kernels, expr_ops, expr_parse, normalize, prepare, sets, store_file
+    from . import (
+        context,
+        expr_engine,
+        expr_kernels,
+        expr_ops,
+        expr_parse,
+        normalize,
+        prepare,
+        sets,
+        store_file,
+    )
 
-    modules = (prepare, normalize, sets, store_file, dataset_module, expr_parse, expr_ops, expr_kernels, expr_engine)
-    code = code_version(*([factory] if factory is not None else []), *modules)
+    modules = (prepare, normalize, sets, store_file, dataset_module, expr_parse, expr_ops, expr_kernels, expr_engine,
+               feature_sources, context)
+    factories = list(factory) if isinstance(factory, (list, tuple)) else ([factory] if factory is not None else [])
+    code = code_version(*factories, *modules)
     if code is None:
         return None
     params = {n: getattr(strategy, n) for n in FEATURE_PARAMS if hasattr(strategy, n)}
+    if getattr(strategy, "market_context", None) is not None:  # the context's settings and the prices it reads
+        params["market_context"] = strategy.market_context
+        params["benchmark"] = getattr(strategy, "benchmark", None)
     own = None
     cls = type(strategy)
     if cls.features is not Strategy.features:  # the strategy's own features(): its code and every parameter

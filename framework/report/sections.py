@@ -81,6 +81,19 @@ def section_overview(run: Run) -> str:
              ["data", esc(cfg.get("data", "-"))], ["test span", esc(" to ".join(map(str, cfg.get("span") or [])))],
              ["seed", esc(cfg.get("seed", "-"))], ["created", esc(cfg.get("created", "-"))],
              ["run directory", esc(run.path)]]
+    features = cfg.get("features") or {}
+    names = features.get("names") or []
+    if names:  # the model's inputs; the market context's apart (docs/factors.md)
+        from ..features.context import context_names
+
+        try:
+            n_context = len(context_names(features.get("market_context")))
+        except ValueError:  # a config.json written by another release
+            n_context = 0
+        shown, context = names[:len(names) - n_context], names[len(names) - n_context:]
+        ident.append(["features", esc(f"{len(shown)}: {', '.join(shown[:12])}{', ...' if len(shown) > 12 else ''}")])
+        if context:
+            ident.append(["market context", esc(", ".join(context))])
     params = cfg.get("params") or {}
     prow = [[esc(k), f"<code>{esc(v if isinstance(v, str) else dumps(v, indent=1))}</code>"]
             for k, v in params.items()]
