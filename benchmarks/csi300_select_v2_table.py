@@ -25,6 +25,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "csi300_select_v2.csv"
 def runs_of(folder: Path) -> pd.DataFrame:
     """One row per seed s (0, 1, 2) of a candidate's finished runs."""
     table = pd.read_parquet(folder / "results.parquet")
+    if "status" not in table or "rank_ic" not in table:  # a sweep that has not finished a run yet
+        return pd.DataFrame()
     table = table[table["status"] == "ok"].copy()
     if "seeds" in table and table["seeds"].notna().any():  # the in-run ensemble: members 3s..3s+2
         table["seed"] = [min(ast.literal_eval(str(v))) // 3 for v in table["seeds"]]
