@@ -205,7 +205,7 @@ def cmd_compare(args) -> int:
 def cmd_cache(args) -> int:
     from .features.store import FOLDER, FeatureStore
     from .model import ModelCache
-    from .model.cache import CacheError
+    from .model.cache import DERIVED_SUFFIX, CacheError
 
     cache = ModelCache()
     store = FeatureStore(cache.root / FOLDER)
@@ -213,7 +213,9 @@ def cmd_cache(args) -> int:
         doomed = cache.stale(args.older_than)  # refuses a negative age, or a folder that may not be a cache
         features = store.stale(args.older_than)  # refuses a features/ folder that may not be a store
         size = sum(p.stat().st_size for p in [*doomed, *features]) / 2**20
-        what = f"{len(doomed)} model(s) and {len(features)} feature entr(ies), {size:.1f} MiB, from {cache.root}"
+        n_derived = sum(p.name.endswith(DERIVED_SUFFIX) for p in doomed)
+        what = (f"{len(doomed) - n_derived} model(s), {n_derived} derived entr(ies) and {len(features)} feature "
+                f"entr(ies), {size:.1f} MiB, from {cache.root}")
         if (doomed or features) and not args.yes:
             if not sys.stdin.isatty():
                 raise CacheError(f"not deleting {what} without confirmation (not a terminal): add --yes")
@@ -221,13 +223,18 @@ def cmd_cache(args) -> int:
                 print("nothing deleted")
                 return 0
         files, size = cache.delete(doomed)
-        print(f"removed {files} model(s), {size / 2**20:.1f} MiB, from {cache.root}")
+        left = {p.name for p in cache.entries()}
+        gone = [p for p in doomed if p.name not in left]
+        n_derived = sum(p.name.endswith(DERIVED_SUFFIX) for p in gone)
+        print(f"removed {len(gone) - n_derived} model(s) and {n_derived} derived entr(ies), {size / 2**20:.1f} MiB, "
+              f"from {cache.root}")
         files, size = store.delete(features)
         print(f"removed {files} feature entr(ies), {size / 2**20:.1f} MiB, from {store.root}")
     entries = cache.entries()
     size = sum(p.stat().st_size for p in entries)
-    print(f"model cache {cache.root}: {len(entries)} model(s), {size / 2**20:.1f} MiB "
-          f"(location: $SEQALPHA_CACHE_DIR, else ~/.cache/seqalpha/models)")
+    derived = sum(p.name.endswith(DERIVED_SUFFIX) for p in entries)  # cards, cached scores (model/derived_cache.py)
+    print(f"model cache {cache.root}: {len(entries) - derived} model(s) and {derived} derived entr(ies) (model "
+          f"cards, cached scores), {size / 2**20:.1f} MiB (location: $SEQALPHA_CACHE_DIR, else ~/.cache/seqalpha/models)")
     stored = store.entries()
     size = sum(p.stat().st_size for p in stored)
     print(f"feature store {store.root}: {len(stored)} entr(ies), {size / 2**20:.1f} MiB")
