@@ -31,9 +31,11 @@ DIRECTIONS: dict[str, str] = {
 NOT_OBJECTIVES: dict[str, str] = {
     **dict.fromkeys(("benchmark_annual_return", "benchmark_max_drawdown"), "the benchmark's, not the strategy's"),
     **dict.fromkeys(("n_rebalances", "n_retrains", "n_model_fits", "n_cache_hits", "n_assets", "n_delisted_sold",
-                     "n_refused_at_limit", "periods_per_year"), "a count"),
+                     "n_refused_at_limit", "periods_per_year", "n_ic_dates"), "a count"),
     **dict.fromkeys(("retrain_seconds", "seconds"), "a timing"),
-    **dict.fromkeys(("seeds", "ic_per_seed", "rank_ic_per_seed"), "a list"),
+    **dict.fromkeys(("seeds", "ic_per_seed", "rank_ic_per_seed", "ic_per_member", "rank_ic_per_member",
+                     "blend_members", "blend_weights"), "a list"),
+    **dict.fromkeys(("ic_se", "rank_ic_se"), "a standard error (how precise the IC is, not how good)"),
 }
 
 
