@@ -38,7 +38,7 @@ class Csi300Lstm(Strategy):
                     "batch_size": 1024, "epochs": 4, "patience": 2, "clip_norm": 3.0, "loss": "mse",
                     "early_stop": "ic", "batching": "auto", "device": "auto", "max_train_samples": 100_000,
                     "aux_horizons": None, "aux_weight": 0.5, "warm_start": False, "warm_epochs": None,
-                    "gate_init": "chrono"}  # target and gate_init chosen on 2015-2016
+                    "gate_init": "chrono", "highway": False}  # target and gate_init chosen on 2015-2016
     window = 60
     horizon = 1
     test_start = "2017-01-01"

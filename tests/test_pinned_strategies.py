@@ -18,9 +18,9 @@ CSI300_RECURRENT = {
     "device": "auto", "max_train_samples": 100_000, "aux_horizons": None, "aux_weight": 0.5, "warm_start": False,
     "warm_epochs": None, "gate_init": "chrono",
 }
-FROZEN = {
-    "csi300_lstm": ("lstm", CSI300_RECURRENT),
-    "csi300_gru": ("gru", CSI300_RECURRENT),
+FROZEN = {  # issue 23 added "highway" (True became the lstm/gru default): False is the network of before
+    "csi300_lstm": ("lstm", {**CSI300_RECURRENT, "highway": False}),
+    "csi300_gru": ("gru", {**CSI300_RECURRENT, "highway": False}),
     "csi300_alstm": ("alstm", {**CSI300_RECURRENT, "rnn_type": "gru"}),
     "csi300_alstm_aux": ("alstm", {**CSI300_RECURRENT, "rnn_type": "gru", "aux_horizons": [2, 5]}),
 }
