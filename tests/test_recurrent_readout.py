@@ -19,6 +19,7 @@ def test_lstm_and_gru_have_the_highway_by_default_and_rnn_does_not():
         old = cls(hidden_size=8, highway=False).build_network(30, 3, 1)
         assert {k.split(".")[0] for k in old.state_dict()} == {"rnn", "head"}, cls
     assert RNN.defaults["highway"] is False  # the plain RNN stays the fading-memory baseline
+    assert LSTM.defaults["batch_size"] == 128  # issue 23's evidence: 0.78 of the oracle at 512, 0.8+ at 128
 
 
 def test_the_highway_reads_the_step_k_bars_back():
