@@ -1,13 +1,17 @@
 """Do a model's default parameters learn three signal forms at once? Rank IC as a share of the oracle's.
 
-    python benchmarks/mixed_defaults.py [--model lstm] [--seeds 0 1] [--configs "zscore default" ...]
+    python benchmarks/mixed_defaults.py [--model lstm] [--seeds 0 1] [--model-seeds 0 1 2]
+                                        [--configs defaults "zscore default" ...]
                                         [--extra NAME "{overrides}"] [--parts] [--assets 60 --days 700]
 
 The panel is `synthetic?form=mixed` (60 assets x 700 days): a factor's value 15 bars back, a
 level's deviation from its 20-bar mean, and the product of two factors, summed (see
 plugins/synthetic.py). The strategy: window 30, h = 1, weekly rebalance, refit every half
 year, model cache off. Prints one line per configuration and panel seed (about 25 s each on
-2 cores), then how the scores of the last run split over the three parts.
+2 cores), then how the scores of the last run split over the three parts. ``--seeds`` are the panel
+seeds; each panel is run with the model seeds ``--model-seeds`` (by default the panel's own seed), and
+the last lines give each configuration's mean share. The goal of issue 23 is read with
+``--seeds 0 --model-seeds 0 1 2 --configs defaults``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from seqalpha.builtin_plugins.synthetic import MIXED_LAG, MIXED_MA, make_synthet
 
 TORCH_INIT = {"model_params": {"gate_init": "default"}}  # PyTorch's gate initialisation (chrono is the default)
 CONFIGS = {  # "default" = PyTorch's gate initialisation, the built-ins' default before issue 14
+    "defaults": {},  # the model's own defaults, whatever they are now
     "zscore default": {"normalize": "zscore", **TORCH_INIT},
     "robust default": {"normalize": "robust", **TORCH_INIT},
     "none default": {"normalize": None, **TORCH_INIT},
@@ -92,7 +97,9 @@ def parts(panel, scores: pd.DataFrame) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="lstm")
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="panel seeds")
+    ap.add_argument("--model-seeds", nargs="+", type=int, default=None,
+                    help="model seeds run on every panel (default: the panel's own seed)")
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--extra", nargs=2, action="append", default=[], metavar=("NAME", "OVERRIDES"),
                     help="another configuration: a name and a dict literal of strategy overrides, e.g. "
@@ -105,19 +112,25 @@ def main() -> None:
     configs = {name: CONFIGS[name] for name in args.configs if not args.extra}
     configs.update({name: ast.literal_eval(text) for name, text in args.extra})
     last = None
+    shares: dict[str, list[float]] = {name: [] for name in configs}
     for seed in args.seeds:
         panel = make_synthetic_panel(assets=args.assets, days=args.days, form="mixed", seed=seed)
         oracle = panel.meta["oracle_rank_ic"]
         for name, overrides in configs.items():
-            t0 = time.perf_counter()
-            res = run_backtest(Mixed, data=panel, progress=False, model=args.model, seed=seed,
-                               threads=args.threads, plugins=[ExperimentModels], **overrides)
-            ric = res.metrics["rank_ic"]
-            print(f"{args.model} {name:16s} panel seed {seed}: rank IC {ric:.3f}, oracle {oracle:.3f}, share "
-                  f"{ric / oracle:.2f} ({time.perf_counter() - t0:.0f} s)", flush=True)
-            last = (panel, res.scores)
-            if args.parts:
-                print("    parts:", ", ".join(f"{k} {v:.2f}" for k, v in parts(*last).items()), flush=True)
+            for model_seed in args.model_seeds if args.model_seeds is not None else [seed]:
+                t0 = time.perf_counter()
+                res = run_backtest(Mixed, data=panel, progress=False, model=args.model,
+                                   threads=args.threads, plugins=[ExperimentModels], **{"seed": model_seed, **overrides})
+                ric = res.metrics["rank_ic"]
+                shares[name].append(ric / oracle)
+                print(f"{args.model} {name:16s} panel seed {seed} model seed {model_seed}: rank IC {ric:.3f}, oracle "
+                      f"{oracle:.3f}, share {ric / oracle:.2f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+                last = (panel, res.scores)
+                if args.parts:
+                    print("    parts:", ", ".join(f"{k} {v:.2f}" for k, v in parts(*last).items()), flush=True)
+    for name, values in shares.items():
+        print(f"{args.model} {name:16s} mean share of the oracle {np.mean(values):.3f} over {len(values)} run(s): "
+              + " / ".join(f"{v:.2f}" for v in values))
     if last is not None:
         print("scores of the last run against each part:",
               ", ".join(f"{k} {v:.2f}" for k, v in parts(*last).items()))

@@ -24,6 +24,10 @@ signal; chrono-initialised they reach the oracle.
 The gradient-flow curves (|d loss / d input| by lag, on the validation slice, after
 training) of the RNN and the LSTMs are saved beside the table and plotted.
 
+Every recurrent row runs without the highway (``highway=False``), so the signal must travel
+through the recurrence. ``--models lstm_defaults gru_defaults`` adds the built-ins with their
+current defaults (chrono gates and, since issue 23, the linear highway over the window).
+
     python benchmarks/vanishing_gradient.py            # the full table, ~15-20 minutes on 2 cores
     python benchmarks/vanishing_gradient.py --quick    # a 2-minute version (k = 5, 40; smaller panel)
 
@@ -54,7 +58,10 @@ from seqalpha.builtin_plugins.synthetic import make_synthetic_panel  # noqa: E40
 
 RESULTS = ROOT / "benchmarks" / "results"
 LABELS = {"oracle": "oracle (z[t-k])", "linear": "linear (last step)", "rnn": "rnn", "gru": "gru", "lstm": "lstm",
-          "gru_chrono": "gru, chrono init", "lstm_chrono": "lstm, chrono init"}
+          "gru_chrono": "gru, chrono init", "lstm_chrono": "lstm, chrono init",
+          "gru_defaults": "gru, its defaults (chrono, highway)",
+          "lstm_defaults": "lstm, its defaults (chrono, highway)"}
+NO_HIGHWAY = ("rnn", "gru", "lstm", "gru_chrono", "lstm_chrono")  # the signal must pass through the recurrence
 
 
 @dataclass
@@ -111,6 +118,8 @@ class ExperimentModels:
         register("oracle_lag", LaggedSignal)
         register("lstm_chrono", ChronoLSTM)
         register("gru_chrono", ChronoGRU)
+        register("lstm_defaults", LSTM)  # the built-in defaults, the highway included (issue 23)
+        register("gru_defaults", GRU)
 
 
 def experiment_strategy(cfg: Config, k: int, model: str, cache: bool = True) -> Strategy:
@@ -121,6 +130,8 @@ def experiment_strategy(cfg: Config, k: int, model: str, cache: bool = True) -> 
         "device": "cpu"}
     if model in ("lstm", "gru"):  # the rows "lstm" and "gru" are PyTorch's gate initialisation (chrono is the default)
         params["gate_init"] = "default"
+    if model in NO_HIGHWAY:  # the experiment is the memory: no linear path from the window to the score
+        params["highway"] = False
 
     class VanishingGradient(Strategy):
         factors = ["signal"]

@@ -14,4 +14,5 @@ Csi300Lstm, _ = load_strategy_file(Path(__file__).with_name("csi300_lstm.py"))
 
 class Csi300Alstm(Csi300Lstm):
     model = "alstm"
-    model_params = {**Csi300Lstm.model_params, "rnn_type": "gru"}
+    # the LSTM strategy's pinned parameters but "highway", which alstm does not take
+    model_params = {**{k: v for k, v in Csi300Lstm.model_params.items() if k != "highway"}, "rnn_type": "gru"}
