@@ -196,6 +196,11 @@ class TorchSequenceModel(Model):
         out = self.network(x)
         return out[:, None] if out.ndim == 1 else out
 
+    def check_params(self, params: dict) -> None:
+        """Refuse a subclass's own parameter values (raise ValueError); called by ``__init__``. Override this rather
+        than ``__init__``: a model whose ``__init__`` is TorchSequenceModel's keeps its device known without torch
+        (model/card.py), so a cached run need not import torch."""
+
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         p = self.params
@@ -217,6 +222,7 @@ class TorchSequenceModel(Model):
                     "n_outputs" not in inspect.signature(self.build_network).parameters:
                 raise ValueError(f"{type(self).__name__}: aux_horizons needs a network with several heads, but its "
                                  "build_network takes no n_outputs")
+        self.check_params(p)
         self.network: nn.Module | None = None
         apply_torch()  # the run's thread count (torch may have been imported after pin_threads)
         self.device = pick_device(p["device"])

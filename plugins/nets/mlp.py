@@ -44,9 +44,8 @@ class MLP(TorchSequenceModel):
     defaults = {**TorchSequenceModel.defaults, "hidden_size": 256, "num_layers": 1, "dropout": 0.05, "lr": 0.002,
                 "weight_decay": 2e-4, "batch_size": 8192, "epochs": 50, "patience": 10, "lags": 1}
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        lags = self.params["lags"]
+    def check_params(self, params: dict) -> None:
+        lags = params["lags"]
         if isinstance(lags, bool) or not isinstance(lags, int) or lags < 1:
             raise ValueError(f"MLP: lags must be an int >= 1, got {lags!r}")
 

@@ -87,10 +87,9 @@ class RNN(TorchSequenceModel):
     cell: type[nn.RNNBase] = nn.RNN
     defaults = {**TorchSequenceModel.defaults, "gate_init": "default", "highway": False}
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        if not isinstance(self.params["highway"], bool):
-            raise ValueError(f"{type(self).__name__}: highway must be True or False, got {self.params['highway']!r}")
+    def check_params(self, params: dict) -> None:
+        if not isinstance(params["highway"], bool):
+            raise ValueError(f"{type(self).__name__}: highway must be True or False, got {params['highway']!r}")
 
     def build_network(self, window: int, n_features: int, n_outputs: int) -> nn.Module:
         p = self.params
