@@ -194,6 +194,7 @@ class Resumable(Tiny):
                                 {**LSTM, "model_params": {**FAST_LSTM, "warm_start": True}, "weight": 0.6}]}
 
 
+@pytest.mark.slow
 def test_an_interrupted_blend_resumes_to_the_same_bits(tmp_path):
     whole = run_backtest(Resumable, progress=False, out=tmp_path / "whole")
     assert whole.metrics["n_retrains"] >= 3
@@ -245,6 +246,7 @@ class Fanned(Strategy):
 """
 
 
+@pytest.mark.slow
 def test_the_fanouts_tasks_fit_every_members_models(tmp_path, monkeypatch):
     """`--workers` fits each member's models (every seed, every retrain) as tasks into the cache folder; here the
     tasks run in this process, as a worker runs them; the run then finds every model there and fits nothing."""

@@ -60,6 +60,7 @@ def _same_run(a: Path, b: Path) -> None:
     assert {k: v for k, v in ma.items() if k not in timing} == {k: v for k, v in mb.items() if k not in timing}
 
 
+@pytest.mark.slow
 def test_a_cached_run_imports_no_torch_and_gives_the_same_numbers(tmp_path, monkeypatch):
     """The second run of a torch strategy, in a new process, answers the lstm's defaults and code version from its
     card, loads its models without building them and reads each segment's scores and gradient flow from the cache:

@@ -67,6 +67,7 @@ def test_old_name_warns_and_is_the_same_package(monkeypatch):
     assert importlib.import_module("framework.strategy") is importlib.import_module("seqalpha.strategy")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["elsewhere", "repository root"])
 def test_old_name_gives_the_very_same_modules_once(tmp_path, where):
     """In a fresh interpreter, from any folder and from the repository root (where ``framework/`` itself is on

@@ -196,6 +196,7 @@ def csi300():
         return read_qlib(REAL, universe="csi300", benchmark="SH000300")
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/cn_csi300_qlib not present")
 def test_real_shape_and_benchmark(csi300):
@@ -207,6 +208,7 @@ def test_real_shape_and_benchmark(csi300):
     assert 2000 < csi300.benchmark.iloc[-1] < 10000
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/cn_csi300_qlib not present")
 def test_real_members_per_date(csi300):
@@ -217,6 +219,7 @@ def test_real_members_per_date(csi300):
     assert np.median(members) >= 255
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/cn_csi300_qlib not present")
 def test_real_all_universe_matches_readme():

@@ -269,6 +269,7 @@ NOISE = "synthetic?assets=12&days=200&seed=2&strength=0"  # nothing to find (ran
 # panel lands beyond 2 SE one time in twenty, as seed=1 does: the mark is a 95% statement)
 
 
+@pytest.mark.slow
 def test_a_planted_signal_is_a_signal_and_pure_noise_is_not(strategy_file, tmp_path, capsys):
     """A grid over data (which also runs now: `data` was passed to run_backtest twice) with the linear model."""
     out = tmp_path / "signal"
@@ -304,6 +305,7 @@ def baseline_sweep(strategy_file, serial_sweep, tmp_path_factory):
     return out, grid_mtimes
 
 
+@pytest.mark.slow
 def test_baseline_pairs_every_point_leads_the_summary_and_resumes(strategy_file, baseline_sweep):
     import numpy as np
 

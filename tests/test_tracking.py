@@ -65,6 +65,7 @@ def _by_tag(runs, key: str, value: str):
     return found[0]
 
 
+@pytest.mark.slow
 def test_a_run_reads_back_equal_to_its_metrics_json(tracked):
     """Parameters are the config's strategy parameters, flattened; every metric of metrics.json is there under its
     own name, and the Qlib recorder names equal their sources; the per-date IC is a series stepped by date; the run
@@ -101,6 +102,7 @@ def test_a_run_reads_back_equal_to_its_metrics_json(tracked):
     assert not [k for k in config if "track" in k] and "mlflow" not in json.dumps(config)  # config.json never names it
 
 
+@pytest.mark.slow
 def test_a_sweep_is_a_parent_with_one_child_per_point_and_seed(tracked):
     sweep_dir = tracked["root"] / "sweep"
     parent = _by_tag(tracked["runs"], "seqalpha.sweep_dir", str(sweep_dir))
@@ -118,6 +120,7 @@ def test_a_sweep_is_a_parent_with_one_child_per_point_and_seed(tracked):
     assert {"results.parquet", "summary.md", "report.html"} <= files
 
 
+@pytest.mark.slow
 def test_no_track_and_no_variable_tracks_nothing_and_the_variable_tracks(tracked, tmp_path, monkeypatch):
     """Without --track or $SEQALPHA_TRACKING_URI nothing is tracked (no store is made, not even the default one);
     the variable alone tracks to its store; a tracked run's numbers equal an untracked one's."""
@@ -140,6 +143,7 @@ def test_no_track_and_no_variable_tracks_nothing_and_the_variable_tracks(tracked
     assert len(found) == 1 and found[0].data.metrics["ic"] == tracked_metrics["ic"]
 
 
+@pytest.mark.slow
 def test_a_server_that_is_down_warns_once_and_the_run_completes(tracked, tmp_path, capsys):
     """A tracking server that refuses connections: the run finishes and writes its folder, exit 0, and the user
     reads one warning (with the password of the URI redacted), quickly (no retries for minutes)."""
@@ -153,6 +157,7 @@ def test_a_server_that_is_down_warns_once_and_the_run_completes(tracked, tmp_pat
     assert elapsed < 30, elapsed
 
 
+@pytest.mark.slow
 def test_a_failing_store_in_a_sweep_or_an_unwritable_store_is_one_warning(tracked, tmp_path):
     """Down server in a sweep: one warning for the parent and both children; an SQLite store in a folder that cannot
     be made: one warning; the runs complete either way."""
@@ -244,6 +249,7 @@ def test_on_a_dask_cluster_only_the_client_writes_the_store(tracked, tmp_path, d
         assert not any(dask.run(lambda: "mlflow" in __import__("sys").modules).values())
 
 
+@pytest.mark.slow
 def test_the_study_api_for_searches_logs_trials_and_their_runs(tracked):
     """What `seqalpha tune` uses: a parent run (study) whose children are trials (parameters and objective values)
     with finished run folders as grandchildren; FAILED trials are kept; without a tracker every call is a no-op."""
@@ -270,6 +276,7 @@ def test_the_study_api_for_searches_logs_trials_and_their_runs(tracked):
     assert client.get_run(parent.run_id).data.metrics["best_objective"] == 0.05
 
 
+@pytest.mark.slow
 def test_seqalpha_tune_tracks_a_parent_with_trials_and_their_runs(tracked, tmp_path):
     """`seqalpha tune --track`: the search is a parent run (its settings as parameters, the best objective, the
     tune folder's files), each trial a child (values, per-seed and mean objective) whose runs are grandchildren;
