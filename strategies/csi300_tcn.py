@@ -14,5 +14,5 @@ Csi300Lstm, _ = load_strategy_file(Path(__file__).with_name("csi300_lstm.py"))
 
 class Csi300Tcn(Csi300Lstm):
     model = "tcn"
-    model_params = {**{k: v for k, v in Csi300Lstm.model_params.items() if k not in ("gate_init", "num_layers")},
+    model_params = {**{k: v for k, v in Csi300Lstm.model_params.items() if k not in ("gate_init", "num_layers", "highway")},
                     "kernel_size": 3}

@@ -14,5 +14,5 @@ Csi300Lstm, _ = load_strategy_file(Path(__file__).with_name("csi300_lstm.py"))
 
 class Csi300Transformer(Csi300Lstm):
     model = "transformer"
-    model_params = {**{k: v for k, v in Csi300Lstm.model_params.items() if k != "gate_init"},
+    model_params = {**{k: v for k, v in Csi300Lstm.model_params.items() if k not in ("gate_init", "highway")},
                     "num_heads": 2, "pool": "last"}
