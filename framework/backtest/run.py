@@ -68,7 +68,7 @@ def execute(run: ResolvedRun, data: str | Panel | None = None, out: str | Path |
         raise StrategyError("resume=True needs the run directory (out=...) of the run to continue")
     pin_threads(run.threads)
     manager = run_manager(*run.plugin_objects)
-    _check_model_params(strategy, run.model_entry, run.factory, run.cache_dir if run.cache else None)
+    check_model_params(run)
     rule = portfolio_rule(strategy, run.registries)
     if out is None:
         return _run(run, data, out, manager.hook, Progress(enabled=progress), resume, rule)
@@ -156,6 +156,11 @@ def simulate_span(strategy: Strategy, dataset: Dataset, calendar: WalkForward,
     else:
         bench_returns = engine.equal_weight_benchmark(panel.close, dataset.universe)
     return sim, bench_returns[t0 + 1:t1 + 2]
+
+
+def check_model_params(run: ResolvedRun) -> None:
+    """The resolved run's model parameters checked (run, predict and tune call it)."""
+    _check_model_params(run.instance, run.model_entry, run.factory, run.cache_dir if run.cache else None)
 
 
 def _check_model_params(strategy: Strategy, model_entry, factory=None, cache_dir: str | None = None) -> None:

@@ -108,6 +108,10 @@ class Trainer:
                                          "run without --resume and with --force to start over")
             self._previous[int(seed)] = (hit[0], key)
 
+    def model_keys(self) -> dict[int, str | None]:
+        """Each seed's last fitted (or loaded) model's cache key; None for a model that is not cached."""
+        return {seed: key for seed, (_, key) in self._previous.items()}
+
     def members_by_seed(self) -> dict[int, dict]:
         return {seed: params for params, seed in self.members()}
 

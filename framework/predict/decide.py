@@ -63,7 +63,7 @@ def decide(run, asof=None, holdings=None, cash=None, out=None, data=None, refit:
     from ..backtest.blend import make_trainer
     from ..backtest.clock import LoopState, checked_weights, no_spread
     from ..backtest.dataset import Dataset
-    from ..backtest.run import _check_model_params, portfolio_rule
+    from ..backtest.run import check_model_params, portfolio_rule
     from ..data import Panel, load_panel
     from ..data import quality as data_quality
     from ..engine.market import ffill
@@ -77,7 +77,7 @@ def decide(run, asof=None, holdings=None, cash=None, out=None, data=None, refit:
     if out is not None:
         out = _check_out(Path(out))
     pin_threads(run.threads)
-    _check_model_params(strategy, run.model_entry)
+    check_model_params(run)  # the run's own check, as run_backtest makes it
     rule = portfolio_rule(strategy, run.registries)
     log = Progress(enabled=progress)
     source = data if data is not None else strategy.data
@@ -191,8 +191,8 @@ def model_keys(trainer) -> dict[str, str | None]:
     """Each fitted model's cache key: {seed: key}, or for a blend {"member/seed": key}."""
     if hasattr(trainer, "trainers"):  # a BlendTrainer: one trainer per member
         return {f"{name}/{seed}": key for name, member in zip(trainer.names, trainer.trainers)
-                for seed, (_, key) in member._previous.items()}
-    return {str(seed): key for seed, (_, key) in trainer._previous.items()}
+                for seed, key in member.model_keys().items()}
+    return {str(seed): key for seed, key in trainer.model_keys().items()}
 
 
 def _record(run, panel, full, t, bars: ModelBar, fitted, trainer, fits, hits, held: Holdings, prediction,

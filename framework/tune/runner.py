@@ -183,7 +183,7 @@ def _extremes(strategy: type[Strategy], dists: dict[str, Dist], overrides: dict,
               modules) -> tuple[int, int]:
     """Each bound and choice of the space resolved as a run (one line naming the value a run would refuse); the
     longest embargo and horizon any of them trains on."""
-    from ..backtest.run import _check_model_params
+    from ..backtest.run import check_model_params
 
     embargo = horizon = 0
     cases: list[tuple[str, dict]] = [("", {})] + [(f"--space {d.key}={v!r}: ", {d.key: v})
@@ -192,7 +192,7 @@ def _extremes(strategy: type[Strategy], dists: dict[str, Dist], overrides: dict,
         params = {**overrides_for(values, overrides, strategy), **span}
         try:
             run = resolve_run(strategy, params, data, threads=threads, plugins=modules)
-            _check_model_params(run.instance, run.model_entry)
+            check_model_params(run)
         except StrategyError as exc:
             raise StrategyError(f"{where}{exc}") from None
         embargo, horizon = max(embargo, run.embargo), max(horizon, run.instance.horizon)
