@@ -69,12 +69,15 @@ def _model_cache_in_tmp(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
-    """Tiny test nets run far faster on one thread (two threads spin against each other on a busy 2-core box)."""
+    """Tiny test nets run far faster on one thread, and the default run's two worker processes (pytest-xdist, one per
+    core) must not spin against each other: torch's pool and the BLAS/OpenMP pools get one thread each."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(1):
+        yield
     torch.set_num_threads(before)
 
 
