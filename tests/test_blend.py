@@ -316,3 +316,38 @@ def test_models_lists_blend(capsys):
 
     assert main(["models"]) == 0
     assert any(line.startswith("blend ") for line in capsys.readouterr().out.splitlines())
+
+
+def test_the_audit_checks_each_members_own_features_for_truncation(register_plugin):
+    """A member's own feature set is truncation-checked beside the blend's: a centred window that only the second
+    member reads fails the audit's truncation check, naming the member and the feature."""
+    from seqalpha.audit import checks
+    from seqalpha.backtest.blend import members_with_own_dataset
+    from seqalpha.data import load_panel
+    from seqalpha.feature_sets import FeatureSet
+
+    class Centred:
+        @staticmethod
+        @hookimpl
+        def register_features(register):
+            register("centred", lambda panel: FeatureSet(
+                pd.DataFrame(panel.close).rolling(5, center=True, min_periods=1).mean().to_numpy()[:, :, None]
+                .astype(np.float32), ["smooth_close"]))
+
+    register_plugin(Centred())
+
+    class LeakyMember(Tiny):
+        model_params = {"members": [{**LINEAR, "weight": 0.5},
+                                    {"model": "linear", "window": 2, "name": "leaky", "feature_set": "centred",
+                                     "weight": 0.5}]}
+
+    run = resolve_run(LeakyMember)
+    panel = load_panel(run.instance.data, run.registries.data_sources)
+    members = [(label, m.instance, m.registries.features) for label, m in members_with_own_dataset(run)]
+    assert [label for label, _, _ in members] == ["blend member 0 (linear)", "blend member 1 (linear)"]
+    cuts = checks.cut_bars(run.instance, panel)
+    assert checks.truncation(run.instance, panel, run.registries.features, cuts).passed  # the blend's own Dataset
+    found = checks.truncation(run.instance, panel, run.registries.features, cuts, members)
+    assert not found.passed and found.detail.startswith("blend member 1 (linear): feature 'smooth_close' at"), found
+    clean = checks.truncation(run.instance, panel, run.registries.features, cuts, members[:1])
+    assert clean.passed and "blend member 0 (linear)'s" in clean.detail

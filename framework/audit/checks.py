@@ -87,8 +87,27 @@ def _first_difference(a: np.ndarray, b: np.ndarray) -> tuple | None:
 
 
 @timed
-def truncation(strategy: Strategy, panel: Panel, features, cuts: list[int]) -> Check:
-    """Universe, features, normalisation and labels known at t are the same on the panel cut after t."""
+def truncation(strategy: Strategy, panel: Panel, features, cuts: list[int], members=()) -> Check:
+    """Universe, features, normalisation and labels known at t are the same on the panel cut after t. ``members``
+    (a blend's: ``(label, strategy, feature sets)`` for each member with a Dataset of its own) are checked the
+    same way, each on its own features, window and normalisation; a failure names the member."""
+    failure, n_features = _truncation_failure(strategy, panel, features, cuts)
+    if failure:
+        return Check("truncation", False, failure)
+    counted = f"{n_features} feature(s)"
+    for label, member, member_features in members:
+        failure, n_member = _truncation_failure(member, panel, member_features, cuts)
+        if failure:
+            return Check("truncation", False, f"{label}: {failure}")
+        counted += f", {label}'s {n_member}"
+    shown = ", ".join(str(panel.dates[c].date()) for c in cuts)
+    return Check("truncation", True, f"universe, {counted}, normalisation and labels equal at every date up to "
+                 f"each cut ({shown})")
+
+
+def _truncation_failure(strategy: Strategy, panel: Panel, features, cuts: list[int]) -> tuple[str | None, int]:
+    """The first difference between the full panel's Dataset and each cut one (None when there is none), and
+    the feature count."""
     full = Dataset.build(strategy, panel, features)
     h, dates, assets = strategy.horizon, panel.dates, panel.assets
     for c in cuts:
@@ -97,28 +116,26 @@ def truncation(strategy: Strategy, panel: Panel, features, cuts: list[int]) -> C
         diff = _first_difference(full.universe[:c + 1], cut.universe)
         if diff is not None:
             t, i = diff
-            return Check("truncation", False, f"universe() at {dates[t].date()} for {assets[i]!r} changes {where}: "
-                         "membership must not depend on later data (e.g. names that survive to the end)")
+            return (f"universe() at {dates[t].date()} for {assets[i]!r} changes {where}: membership must not depend "
+                    "on later data (e.g. names that survive to the end)", 0)
         diff = _first_difference(full.features[:c + 1], cut.features)
         if diff is not None:
             t, i, f = diff
-            return Check("truncation", False, f"feature {full.feature_names[f]!r} at {dates[t].date()} for "
-                         f"{assets[i]!r} changes {where}: it reads rows after its date (a centred window, a "
-                         "statistic over the whole sample, a shift the wrong way)")
+            return (f"feature {full.feature_names[f]!r} at {dates[t].date()} for {assets[i]!r} changes {where}: it "
+                    "reads rows after its date (a centred window, a statistic over the whole sample, a shift the "
+                    "wrong way)", 0)
         known = c - h - 1  # labels whose prices (up to t + 1 + h) are known at the cut
         diff = _first_difference(full.labels[:known + 1], cut.labels[:known + 1])
         if diff is not None:
             t, i = diff
-            return Check("truncation", False, f"the label at {dates[t].date()} for {assets[i]!r} changes {where}")
+            return f"the label at {dates[t].date()} for {assets[i]!r} changes {where}", 0
         train, _ = training_dates(c, strategy, **dated(strategy, full.panel.dates))
         a, b = full.fit_transform(train), cut.fit_transform(train)
         if a is not None and a.median is not None and not (np.array_equal(a.median, b.median)
                                                            and np.array_equal(a.scale, b.scale)):
-            return Check("truncation", False, f"the window normalisation fitted for the retrain at {dates[c].date()} "
-                         f"changes {where}: it is fitted on data after the training window")
-    shown = ", ".join(str(dates[c].date()) for c in cuts)
-    return Check("truncation", True, f"universe, {len(full.feature_names)} feature(s), normalisation and labels "
-                 f"equal at every date up to each cut ({shown})")
+            return (f"the window normalisation fitted for the retrain at {dates[c].date()} changes {where}: it is "
+                    "fitted on data after the training window", 0)
+    return None, len(full.feature_names)
 
 
 def scrambled_after(panel: Panel, bar: int, seed: int = 0) -> Panel:

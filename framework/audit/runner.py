@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
+from ..backtest.blend import members_with_own_dataset
 from ..backtest.run import portfolio_rule
 from ..data import Panel, load_panel
 from ..resolved import resolve_run
@@ -34,7 +35,8 @@ def run_audit(strategy_cls: type[Strategy], data=None, overrides: dict | None = 
     results = [checks.data(strategy, panel, report)]
     cuts = checks.cut_bars(strategy, panel)
     say(f"truncation invariance at {len(cuts)} cut dates")
-    results.append(checks.truncation(strategy, panel, registries.features, cuts))
+    members = [(label, m.instance, m.registries.features) for label, m in members_with_own_dataset(run)]
+    results.append(checks.truncation(strategy, panel, registries.features, cuts, members))
     say("the model's scores with and without later data (two short runs)")
     recorder = Recorder(run.model_entry.factory)
     from ..hookspecs import hookimpl

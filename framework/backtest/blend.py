@@ -186,6 +186,18 @@ class BlendTrainer:
             trainer.restore_chain(chain.get(str(k), {}), Path(folder) / f"member-{k}")
 
 
+def members_with_own_dataset(run) -> list[tuple[str, object]]:
+    """A blend run's members whose Dataset is not the blend's own (different features, window, normalisation,
+    target...), each once: ``(label, member run)``; what ``seqalpha audit`` truncation-checks beside the blend's."""
+    seen, out = {_dataset_id(run.instance)}, []
+    for k, member in enumerate(run.member_runs):
+        key = _dataset_id(member.instance)
+        if key not in seen:
+            seen.add(key)
+            out.append((f"blend member {k} ({member.model})", member))
+    return out
+
+
 def _dataset_id(instance) -> str:
     """What decides a member's Dataset (its feature parameters, target, window, seed): equal ids share one."""
     from ..canonical import digest
