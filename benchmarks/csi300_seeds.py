@@ -12,6 +12,8 @@ the report). Rows already in the CSV are skipped, so the script resumes where a 
 ``chosen`` is true for the one strategy chosen on 2015-2016 (benchmarks/results/csi300_zoo_select.md);
 without ``--chosen`` every row written is false (baselines: benchmarks/csi300_lgbm_seeds.py). ``--threads``
 is each run's ``--threads`` (a one-fit strategy gains nothing from ``--workers``; LightGBM uses the threads).
+``--ensemble N`` runs an in-run seed ensemble: seed s is the run with members N*s .. N*s+N-1 (``--set
+seeds=[...]``), as issue 23's selection ran it.
 """
 
 from __future__ import annotations
@@ -31,10 +33,14 @@ COLUMNS = ["strategy", "chosen", "model", "seed", "ic", "rank_ic", "icir", "rank
            "information_ratio", "excess_max_drawdown", "wall_seconds"]
 
 
-def run_one(name: str, seed: int, workers: int, out: Path, threads: int = 1) -> dict:
-    """Run one strategy at one seed through the command line; its CSV row."""
+def run_one(name: str, seed: int, workers: int, out: Path, threads: int = 1, ensemble: int = 0) -> dict:
+    """Run one strategy at one seed through the command line (with ``ensemble`` N, the in-run ensemble of
+    members N*seed .. N*seed+N-1); its CSV row."""
+    members = [ensemble * seed + k for k in range(ensemble)]
     cmd = [sys.executable, "-m", "seqalpha.cli", "run", str(ROOT / "strategies" / f"{name}.py"), "--quiet",
            "--set", f"seed={seed}", "--set", "cache=False", "--out", str(out), "--force"]
+    if ensemble:
+        cmd += ["--set", f"seeds={members}"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
     if threads > 1:
@@ -46,8 +52,10 @@ def run_one(name: str, seed: int, workers: int, out: Path, threads: int = 1) -> 
     config = json.loads((out / "config.json").read_text())
     # With --workers the loop reads the fits back from the run's own fresh temporary cache (framework/sweep/fanout.py),
     # so config.json says cache=True there; a serial run must say False.
-    if config["params"]["seed"] != seed or (workers <= 1 and config["params"]["cache"]):
-        raise RuntimeError(f"{out}: config.json says seed {config['params']['seed']}, cache {config['params']['cache']}")
+    if config["params"]["seed"] != seed or (workers <= 1 and config["params"]["cache"]) or (
+            ensemble and list(config["params"]["seeds"]) != members):
+        raise RuntimeError(f"{out}: config.json says seed {config['params']['seed']}, seeds "
+                           f"{config['params'].get('seeds')}, cache {config['params']['cache']}")
     row = {"strategy": name, "model": config["params"]["model"], "seed": seed, "wall_seconds": round(wall, 1)}
     row.update({k: metrics[k] for k in COLUMNS if k in metrics})
     return row
@@ -61,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="threads of each run (its --threads)")
+    ap.add_argument("--ensemble", type=int, default=0, help="in-run seed ensemble of N members: seed s has members "
+                    "N*s .. N*s+N-1 (0: a single model per seed)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "csi300_seeds"), help="where the run folders go")
     ap.add_argument("--csv", type=Path, default=CSV)
     args = ap.parse_args(argv)
@@ -73,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in names:
             if (name, seed) in done:
                 continue
-            row = run_one(name, seed, args.workers, Path(args.runs) / f"{name}-seed{seed}", args.threads)
+            row = run_one(name, seed, args.workers, Path(args.runs) / f"{name}-seed{seed}", args.threads, args.ensemble)
             row["chosen"] = name == args.chosen
             table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)[COLUMNS]
             table[COLUMNS[4:]] = table[COLUMNS[4:]].astype(float)
