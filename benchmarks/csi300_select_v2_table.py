@@ -5,12 +5,16 @@
 One row per candidate (its folder): mean and std over seeds 0, 1, 2 of the validation (2015-2016) rank IC,
 the worst seed, the mean IC, the mean training seconds; then the rule (the highest mean rank IC wins unless
 the runner-up's mean IC is higher by more than 2 standard errors of the paired per-seed difference). The ensemble
-candidate's seed s is its grid point seeds=[3s, 3s+1, 3s+2]. Writes benchmarks/results/csi300_select_v2.csv.
+candidate's seed s is its grid point seeds=[3s, 3s+1, 3s+2]. Its point s = 0 holds csi300_alstm_aux's seeds 0, 1, 2
+as members (the same parameters, seeds and fits; each member's own rank IC and IC are in the run's
+``rank_ic_per_seed``/``ic_per_seed``): they are the ``alstm_aux`` rows when that candidate has no folder of its own.
+Writes benchmarks/results/csi300_select_v2.csv.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import sys
 from pathlib import Path
 
@@ -34,6 +38,16 @@ def runs_of(folder: Path) -> pd.DataFrame:
     return table.sort_values("seed")[["candidate", "seed", "ic", "rank_ic", "icir", "rank_icir", "seconds.train"]]
 
 
+def members_of_first_point(folder: Path) -> pd.DataFrame:
+    """csi300_alstm_aux's seeds 0, 1, 2 as the members of the ensemble's point s = 0 (their own rank IC and IC)."""
+    path = folder / "seeds=_0,1,2_" / "metrics.json"
+    if not path.exists():
+        return pd.DataFrame()
+    metrics = json.loads(path.read_text())
+    return pd.DataFrame({"candidate": "alstm_aux", "seed": [0, 1, 2], "ic": metrics["ic_per_seed"],
+                         "rank_ic": metrics["rank_ic_per_seed"]})
+
+
 def paired(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> tuple[float, float]:
     """Mean and standard error of a - b over the seeds both have."""
     d = (a.set_index("seed")[metric] - b.set_index("seed")[metric]).dropna()
@@ -43,6 +57,8 @@ def paired(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> tuple[float, float]
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/select_v2")
     found = {p.name: runs_of(p) for p in sorted(root.iterdir()) if (p / "results.parquet").exists()}
+    if "alstm_aux" not in found and (root / "alstm_aux_x3").is_dir():
+        found["alstm_aux"] = members_of_first_point(root / "alstm_aux_x3")
     found = {k: v for k, v in found.items() if len(v)}
     rows = pd.concat(found.values(), ignore_index=True)
     rows.to_csv(RESULTS, index=False, float_format="%.6f")
@@ -50,7 +66,8 @@ def main() -> None:
     for name, t in found.items():
         r = t["rank_ic"]
         summary[name] = {"seeds": len(t), "rank IC mean": r.mean(), "std": r.std(ddof=1), "worst seed": r.min(),
-                         "IC mean": t["ic"].mean(), "train s (mean)": t["seconds.train"].mean(),
+                         "IC mean": t["ic"].mean(),
+                         "train s (mean)": t["seconds.train"].mean() if "seconds.train" in t else float("nan"),
                          "rank IC by seed": ", ".join(f"{v:.4f}" for v in r)}
     frame = pd.DataFrame(summary).T.sort_values("rank IC mean", ascending=False)
     print(markdown_table(frame.reset_index(names="candidate")))
