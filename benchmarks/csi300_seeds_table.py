@@ -92,10 +92,11 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def paired_se(chosen: pd.DataFrame, base: pd.DataFrame, metric: str = "rank_ic") -> tuple[float, float, int]:
-    """Mean of the per-seed differences chosen - base on their common seeds, its standard error, the seed count."""
-    a, b = chosen.set_index("seed")[metric], base.set_index("seed")[metric]
-    d = (a - b).dropna()
-    return float(d.mean()), float(d.std(ddof=1) / len(d) ** 0.5) if len(d) > 1 else float("nan"), len(d)
+    """Mean of the per-seed differences chosen - base on their common seeds, its standard error, the seed count
+    (seqalpha.sweep.summary's paired_comparisons, signed chosen - base)."""
+    row = paired_comparisons(pd.concat([chosen, base]), ["strategy"], metric).iloc[0]
+    sign = 1.0 if row["A"] == f"strategy={chosen['strategy'].iloc[0]}" else -1.0
+    return sign * float(row[f"mean {metric} A - B"]), float(row["standard error"]), int(row["seeds"])
 
 
 def goal_lines(chosen: pd.DataFrame, base: pd.DataFrame, minutes_budget: float = 15.0) -> list[str]:

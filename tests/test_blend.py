@@ -343,7 +343,7 @@ def test_the_audit_checks_each_members_own_features_for_truncation(register_plug
 
     run = resolve_run(LeakyMember)
     panel = load_panel(run.instance.data, run.registries.data_sources)
-    members = [(label, m.instance, m.registries.features) for label, m in members_with_own_dataset(run)]
+    members = members_with_own_dataset(run)
     assert [label for label, _, _ in members] == ["blend member 0 (linear)", "blend member 1 (linear)"]
     cuts = checks.cut_bars(run.instance, panel)
     assert checks.truncation(run.instance, panel, run.registries.features, cuts).passed  # the blend's own Dataset

@@ -35,8 +35,7 @@ def run_audit(strategy_cls: type[Strategy], data=None, overrides: dict | None = 
     results = [checks.data(strategy, panel, report)]
     cuts = checks.cut_bars(strategy, panel)
     say(f"truncation invariance at {len(cuts)} cut dates")
-    members = [(label, m.instance, m.registries.features) for label, m in members_with_own_dataset(run)]
-    results.append(checks.truncation(strategy, panel, registries.features, cuts, members))
+    results.append(checks.truncation(strategy, panel, registries.features, cuts, members_with_own_dataset(run)))
     say("the model's scores with and without later data (two short runs)")
     recorder = Recorder(run.model_entry.factory)
     from ..hookspecs import hookimpl

@@ -186,15 +186,16 @@ class BlendTrainer:
             trainer.restore_chain(chain.get(str(k), {}), Path(folder) / f"member-{k}")
 
 
-def members_with_own_dataset(run) -> list[tuple[str, object]]:
+def members_with_own_dataset(run) -> list[tuple[str, object, object]]:
     """A blend run's members whose Dataset is not the blend's own (different features, window, normalisation,
-    target...), each once: ``(label, member run)``; what ``seqalpha audit`` truncation-checks beside the blend's."""
+    target...), each once: ``(label, strategy, feature sets)``, what ``seqalpha audit`` truncation-checks beside
+    the blend's (framework/audit/checks.py ``truncation``)."""
     seen, out = {_dataset_id(run.instance)}, []
     for k, member in enumerate(run.member_runs):
         key = _dataset_id(member.instance)
         if key not in seen:
             seen.add(key)
-            out.append((f"blend member {k} ({member.model})", member))
+            out.append((f"blend member {k} ({member.model})", member.instance, member.registries.features))
     return out
 
 
