@@ -23,6 +23,7 @@ FROZEN = {  # issue 23 added "highway" (True became the lstm/gru default): False
     "csi300_gru": ("gru", {**CSI300_RECURRENT, "highway": False}),
     "csi300_alstm": ("alstm", {**CSI300_RECURRENT, "rnn_type": "gru"}),
     "csi300_alstm_aux": ("alstm", {**CSI300_RECURRENT, "rnn_type": "gru", "aux_horizons": [2, 5]}),
+    "csi300_v2": ("alstm", {**CSI300_RECURRENT, "rnn_type": "gru", "aux_horizons": [2, 5]}),
 }
 
 
@@ -44,3 +45,14 @@ def test_every_model_default_is_written_in_the_strategy(resolved):
     name, cls, run = resolved
     from_defaults = sorted(set(run.model_params) - set(cls.model_params) - {"seed"})
     assert from_defaults == [], f"{name} leaves {from_defaults} to the {run.model!r} defaults"
+
+
+def test_the_chosen_v2_strategy_is_the_candidate_the_selection_ran():
+    """csi300_v2 (issue 23's winner) resolves to exactly csi300_alstm_alpha158_context's run: same inputs, window,
+    context, model and parameters, so its test rows are the rows of the candidate chosen on 2015-2016."""
+    v2 = resolve_run(load_strategy_file(STRATEGIES / "csi300_v2.py")[0])
+    candidate = resolve_run(load_strategy_file(STRATEGIES / "csi300_alstm_alpha158_context.py")[0])
+    assert (v2.params, v2.model, v2.model_params, v2.features, v2.embargo, v2.data_digest) == (
+        candidate.params, candidate.model, candidate.model_params, candidate.features, candidate.embargo,
+        candidate.data_digest)
+    assert v2.params["window"] == 20 and v2.params["market_context"] == {"lookbacks": [5, 20, 60]}
