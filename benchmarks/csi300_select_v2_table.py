@@ -23,6 +23,7 @@ import pandas as pd
 
 from seqalpha.sweep.summary import markdown_table
 
+BUDGET = {"alstm_aux_x3": 30.0}  # minutes a test-period seed may take (rule 4); 15 for the others
 RESULTS = Path(__file__).resolve().parent / "results" / "csi300_select_v2.csv"
 
 
@@ -48,6 +49,30 @@ def members_of_first_point(folder: Path) -> pd.DataFrame:
                          "rank_ic": metrics["rank_ic_per_seed"]})
 
 
+def fastest_fit_seconds(folder: Path) -> tuple[float, int]:
+    """The fastest single model fit in a candidate's selection runs, and the models fitted at each refit (rule 4).
+
+    A run's ``retrain_seconds`` time whole refits; an in-run ensemble's refit holds several members, some read from
+    the model cache, so its fits are timed one by one from training.parquet (the members not read from the cache)."""
+    fits, members = [], 1
+    for metrics_path in folder.glob("*/metrics.json"):
+        training = pd.read_parquet(metrics_path.parent / "training.parquet")
+        if "member" not in training and training["seed"].nunique() > 1:  # the in-run ensemble
+            members = training["seed"].nunique()
+            fresh = training[~training["cached"].astype(bool)]
+            fits += fresh.groupby(["retrain_date", "seed"])["seconds"].sum().tolist()
+        else:
+            fits += json.loads(metrics_path.read_text()).get("retrain_seconds", [])
+    return (min(fits) if fits else float("nan")), members
+
+
+def projected_minutes(folder: Path, members_of: Path | None = None) -> float:
+    """Rule 4's projection of a test-period seed: four refits on two workers take at least two refits' time, each
+    refit its members' fits, each fit as fast as the fastest seen (before data, scoring and simulation)."""
+    fastest, members = fastest_fit_seconds(members_of or folder)
+    return 2 * fastest * (1 if members_of else members) / 60
+
+
 def paired(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> tuple[float, float]:
     """Mean and standard error of a - b over the seeds both have."""
     d = (a.set_index("seed")[metric] - b.set_index("seed")[metric]).dropna()
@@ -62,20 +87,26 @@ def main() -> None:
     found = {k: v for k, v in found.items() if len(v)}
     rows = pd.concat(found.values(), ignore_index=True)
     rows.to_csv(RESULTS, index=False, float_format="%.6f")
+    minutes = {name: projected_minutes(root / name) if name != "alstm_aux" or (root / name).is_dir()
+               else projected_minutes(root / name, members_of=root / "alstm_aux_x3") for name in found}
     summary = {}
     for name, t in found.items():
         r = t["rank_ic"]
         summary[name] = {"seeds": len(t), "rank IC mean": r.mean(), "std": r.std(ddof=1), "worst seed": r.min(),
                          "IC mean": t["ic"].mean(),
                          "train s (mean)": t["seconds.train"].mean() if "seconds.train" in t else float("nan"),
-                         "rank IC by seed": ", ".join(f"{v:.4f}" for v in r)}
+                         "rank IC by seed": ", ".join(f"{v:.4f}" for v in r),
+                         "test minutes a seed, at least": minutes[name], "budget": BUDGET.get(name, 15.0)}
     frame = pd.DataFrame(summary).T.sort_values("rank IC mean", ascending=False)
     print(markdown_table(frame.reset_index(names="candidate")))
+    in_time = frame["test minutes a seed, at least"] <= frame["budget"]
+    print(f"\nrule 4 leaves out (projected test minutes a seed over the budget): {', '.join(frame.index[~in_time])}")
+    frame = frame[in_time]
     complete = [n for n in frame.index if frame.loc[n, "seeds"] == 3]
     if len(complete) >= 2:
         first, second = complete[0], complete[1]
         d, se = paired(found[second], found[first], "ic")
-        print(f"\nhighest mean rank IC: {first}; runner-up {second}: IC {d:+.4f} (SE {se:.4f}) against it: "
+        print(f"\nhighest mean rank IC within rule 4: {first}; runner-up {second}: IC {d:+.4f} (SE {se:.4f}) against it: "
               f"{'the runner-up wins (rule 2)' if d > 2 * se else 'rule 2 does not apply'}")
     print(f"\nrows: {RESULTS}")
 

@@ -251,3 +251,31 @@ def test_the_seeds_table_reports_whole_worst_runs_and_checks_the_goal():
     assert goal[4].endswith("0.026 (missed)") and goal[5].endswith("0.03 (missed)")
     tighter = seeds_table.goal_lines(runs[runs["chosen"]], runs[runs["strategy"] == "b_lstm"], minutes_budget=14)
     assert tighter[2] == "- minutes per seed at most 14: 15 (missed)"
+
+
+def test_the_selection_table_projects_rule_4_from_the_fastest_fresh_fit(tmp_path):
+    """benchmarks/csi300_select_v2_table.py, rule 4: a single-model candidate's projection is two of its fastest
+    refits; an in-run ensemble's counts every member and times only the members it fitted (not cache hits)."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("select_table", ROOT / "benchmarks" / "csi300_select_v2_table.py")
+    select_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(select_table)
+    single = tmp_path / "single" / "seed=0"
+    single.mkdir(parents=True)
+    (single / "metrics.json").write_text(json.dumps({"retrain_seconds": [600.0, 300.0]}))
+    pd.DataFrame({"retrain_date": ["2015", "2016"], "seed": [0, 0], "seconds": [600.0, 300.0],
+                  "cached": [False, False]}).to_parquet(single / "training.parquet")
+    assert select_table.projected_minutes(tmp_path / "single") == 2 * 300 / 60
+    ensemble = tmp_path / "ensemble" / "seeds=_0,1,2_"
+    ensemble.mkdir(parents=True)
+    (ensemble / "metrics.json").write_text(json.dumps({"retrain_seconds": [5.0, 2000.0]}))
+    # 2015: members 0 and 1 read from the cache (their recorded seconds are the original fits'), member 2 fitted
+    pd.DataFrame({"retrain_date": ["2015"] * 3 + ["2016"] * 3, "seed": [0, 1, 2] * 2,
+                  "seconds": [100.0, 120.0, 700.0, 650.0, 680.0, 690.0],
+                  "cached": [True, True, False, False, False, False]}).to_parquet(ensemble / "training.parquet")
+    assert select_table.fastest_fit_seconds(tmp_path / "ensemble") == (650.0, 3)
+    assert select_table.projected_minutes(tmp_path / "ensemble") == 2 * 650 * 3 / 60
+    # one member alone, timed from the ensemble's fits
+    assert select_table.projected_minutes(tmp_path / "one", members_of=tmp_path / "ensemble") == 2 * 650 / 60
