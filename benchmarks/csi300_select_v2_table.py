@@ -66,11 +66,10 @@ def fastest_fit_seconds(folder: Path) -> tuple[float, int]:
     return (min(fits) if fits else float("nan")), members
 
 
-def projected_minutes(folder: Path, members_of: Path | None = None) -> float:
+def projected_minutes(fastest_fit: float, members: int) -> float:
     """Rule 4's projection of a test-period seed: four refits on two workers take at least two refits' time, each
-    refit its members' fits, each fit as fast as the fastest seen (before data, scoring and simulation)."""
-    fastest, members = fastest_fit_seconds(members_of or folder)
-    return 2 * fastest * (1 if members_of else members) / 60
+    refit ``members`` fits, each as fast as the fastest seen (before data, scoring and simulation)."""
+    return 2 * fastest_fit * members / 60
 
 
 def paired(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> tuple[float, float]:
@@ -87,8 +86,12 @@ def main() -> None:
     found = {k: v for k, v in found.items() if len(v)}
     rows = pd.concat(found.values(), ignore_index=True)
     rows.to_csv(RESULTS, index=False, float_format="%.6f")
-    minutes = {name: projected_minutes(root / name) if name != "alstm_aux" or (root / name).is_dir()
-               else projected_minutes(root / name, members_of=root / "alstm_aux_x3") for name in found}
+    minutes = {}
+    for name in found:
+        if (root / name).is_dir():
+            minutes[name] = projected_minutes(*fastest_fit_seconds(root / name))
+        else:  # alstm_aux read off the ensemble's members: one of its fits a refit
+            minutes[name] = projected_minutes(fastest_fit_seconds(root / "alstm_aux_x3")[0], 1)
     summary = {}
     for name, t in found.items():
         r = t["rank_ic"]

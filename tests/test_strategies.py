@@ -267,7 +267,8 @@ def test_the_selection_table_projects_rule_4_from_the_fastest_fresh_fit(tmp_path
     (single / "metrics.json").write_text(json.dumps({"retrain_seconds": [600.0, 300.0]}))
     pd.DataFrame({"retrain_date": ["2015", "2016"], "seed": [0, 0], "seconds": [600.0, 300.0],
                   "cached": [False, False]}).to_parquet(single / "training.parquet")
-    assert select_table.projected_minutes(tmp_path / "single") == 2 * 300 / 60
+    assert select_table.fastest_fit_seconds(tmp_path / "single") == (300.0, 1)
+    assert select_table.projected_minutes(300.0, 1) == 2 * 300 / 60
     ensemble = tmp_path / "ensemble" / "seeds=_0,1,2_"
     ensemble.mkdir(parents=True)
     (ensemble / "metrics.json").write_text(json.dumps({"retrain_seconds": [5.0, 2000.0]}))
@@ -276,6 +277,4 @@ def test_the_selection_table_projects_rule_4_from_the_fastest_fresh_fit(tmp_path
                   "seconds": [100.0, 120.0, 700.0, 650.0, 680.0, 690.0],
                   "cached": [True, True, False, False, False, False]}).to_parquet(ensemble / "training.parquet")
     assert select_table.fastest_fit_seconds(tmp_path / "ensemble") == (650.0, 3)
-    assert select_table.projected_minutes(tmp_path / "ensemble") == 2 * 650 * 3 / 60
-    # one member alone, timed from the ensemble's fits
-    assert select_table.projected_minutes(tmp_path / "one", members_of=tmp_path / "ensemble") == 2 * 650 / 60
+    assert select_table.projected_minutes(650.0, 3) == 2 * 650 * 3 / 60
